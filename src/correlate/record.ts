@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import type { Ecs, SourceType } from '../model/events';
+import type { AuditRecord, MemberRef, StoredEvent } from '../model/record';
+import { resolveIdentity } from '../identity/resolve';
+
+/** Deterministic record id from the record's founding correlation key. */
+export function recordIdFor(key: string): string {
+  return createHash('sha256').update(`rec|${key}`).digest('base64url').slice(0, 22);
+}
+
+/**
+ * Which layer's value wins for each top-level ECS field group of a request record. The edge-most
+ * layer knows the real client; the mesh and app know the service; the firewall owns network policy.
+ */
+const PRIORITY: Record<string, SourceType[]> = {
+  source: ['panos', 'tyk', 'envoy', 'otlp'],
+  destination: ['envoy', 'otlp', 'tyk', 'panos'],
+  http: ['tyk', 'envoy', 'otlp', 'panos'],
+  url: ['tyk', 'envoy', 'otlp', 'panos'],
+  user_agent: ['tyk', 'envoy', 'otlp', 'panos'],
+  rule: ['panos', 'envoy', 'tyk', 'otlp'],
+  observer: ['panos', 'tyk', 'envoy', 'otlp'],
+  network: ['panos', 'envoy', 'tyk', 'otlp'],
+  service: ['otlp', 'envoy', 'tyk', 'panos'],
+  trace: ['otlp', 'envoy', 'tyk', 'panos'],
+  span: ['otlp', 'envoy', 'tyk', 'panos'],
+};
+const DEFAULT_PRIORITY: SourceType[] = ['envoy', 'tyk', 'otlp', 'panos'];
+/** Fields owned by the record itself, never copied from members. */
+const RECORD_OWNED = new Set(['@timestamp', 'auditmesh', 'user', 'event', 'related']);
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Fill `target` with fields of `src` that it does not have yet (first writer wins, deep). */
+function fillMissing(target: Record<string, unknown>, src: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(src)) {
+    if (v === undefined || v === null) continue;
+    const cur = target[k];
+    if (cur === undefined) target[k] = isObj(v) ? structuredClone(v) : v;
+    else if (isObj(cur) && isObj(v)) fillMissing(cur, v);
+  }
+}
+
+/** Order events so the most authoritative for `group` come first; ties by time then id. */
+function ordered(events: StoredEvent[], group: string): StoredEvent[] {
+  const prio = PRIORITY[group] ?? DEFAULT_PRIORITY;
+  return [...events].sort((a, b) => {
+    const pa = prio.indexOf(a.source), pb = prio.indexOf(b.source);
+    if (pa !== pb) return pa - pb;
+    // Within a layer prefer the outermost hop: server spans / inbound entries that started first.
+    return (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id);
+  });
+}
+
+export interface BuildInput {
+  recordId: string;
+  events: StoredEvent[];
+  joinedBy: Map<string, string>;
+  keys: string[];
+  previous?: AuditRecord;
+  partial?: boolean;
+  now: Date;
+}
+
+/** Build the unified record from its member events. Pure: same members → same content. */
+export function buildRecord(inp: BuildInput): AuditRecord {
+  const events = [...inp.events].sort((a, b) => (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id));
+  const doc: Record<string, unknown> = {};
+  const groups = new Set<string>();
+  for (const e of events) for (const k of Object.keys(e.ecs)) if (!RECORD_OWNED.has(k)) groups.add(k);
+  for (const g of [...groups].sort()) {
+    for (const e of ordered(events, g)) {
+      const v = e.ecs[g];
+      if (v === undefined || v === null) continue;
+      if (doc[g] === undefined) doc[g] = isObj(v) ? structuredClone(v) : v;
+      else if (isObj(doc[g]) && isObj(v)) fillMissing(doc[g] as Record<string, unknown>, v);
+    }
+  }
+
+  const sources = [...new Set(events.map((e) => e.source))].sort() as SourceType[];
+  const hasHttp = events.some((e) => e.source !== 'panos');
+  const recordType: AuditRecord['auditmesh']['record_type'] = hasHttp ? 'request' : events.some((e) => e.kind === 'traffic') ? 'session' : 'event';
+
+  // event.*: a single-event record keeps the event's own classification; a request gets ours.
+  const event: Ecs = {};
+  if (events.length === 1) Object.assign(event, structuredClone(events[0]!.ecs.event ?? {}));
+  else {
+    const edge = ordered(events, 'http')[0]!;
+    Object.assign(event, structuredClone((edge.ecs.event as Ecs | undefined) ?? {}));
+  }
+  const starts = events.map((e) => Date.parse(e.timestamp)).filter((n) => Number.isFinite(n));
+  const start = starts.length ? Math.min(...starts) : Date.parse(inp.now.toISOString());
+  const ends = events.map((e) => e.join.endMs ?? Date.parse(e.timestamp)).filter((n) => Number.isFinite(n));
+  const end = ends.length ? Math.max(...ends) : start;
+  event.kind = (event.kind as string | undefined) ?? 'event';
+  if (events.length > 1) {
+    event.start = new Date(start).toISOString();
+    event.end = new Date(end).toISOString();
+    event.duration = (end - start) * 1e6;
+  }
+  // Outcome: a denial anywhere (firewall deny, 4xx/5xx at the edge) makes the request a failure.
+  const outcomes = events.map((e) => (e.ecs.event as Ecs | undefined)?.outcome).filter((o): o is string => typeof o === 'string');
+  if (outcomes.length > 0) event.outcome = outcomes.includes('failure') && events.length > 1 ? 'failure' : (event.outcome ?? outcomes[0]);
+  event.dataset = 'auditmesh.audit';
+  if (event.category === undefined) event.category = hasHttp ? ['web', 'network'] : ['network'];
+
+  const identity = resolveIdentity(events.flatMap((e) => e.claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id }))));
+  const user: Ecs = {};
+  const evUser = events.length === 1 ? (events[0]!.ecs.user as Ecs | undefined) : undefined;
+  if (evUser) Object.assign(user, structuredClone(evUser));
+  if (identity.subject) {
+    user.id = identity.subject;
+    const best = identity.claims.find((c) => c.subject === identity.subject && c.method === identity.method);
+    if (user.name === undefined) user.name = identity.subject;
+    if (best?.email) user.email = best.email;
+    if (best?.groups?.length) user.roles = best.groups;
+  }
+
+  const related: { ip: string[]; user: string[]; hash: string[] } = { ip: [], user: [], hash: [] };
+  for (const e of events) {
+    for (const p of ['source', 'destination']) {
+      const o = e.ecs[p] as Ecs | undefined;
+      if (typeof o?.ip === 'string') related.ip.push(o.ip);
+      const nat = o?.nat as Ecs | undefined;
+      if (typeof nat?.ip === 'string') related.ip.push(nat.ip);
+    }
+    for (const c of e.claims) {
+      if (c.subject) related.user.push(c.subject);
+      if (c.tokenSha256) related.hash.push(c.tokenSha256);
+    }
+  }
+
+  const members: MemberRef[] = events.map((e) => ({
+    event_id: e.id,
+    source: e.source,
+    kind: e.kind,
+    timestamp: e.timestamp,
+    ref: e.ref,
+    joined_by: inp.joinedBy.get(e.id) ?? 'self',
+  }));
+
+  // Service chain: services of spans in start order (root first), deduplicated.
+  const services: string[] = [];
+  for (const e of events) {
+    const svc = (e.ecs.service as Ecs | undefined)?.name;
+    if (e.source === 'otlp' && typeof svc === 'string' && !services.includes(svc)) services.push(svc);
+  }
+
+  const out: Record<string, unknown> = { '@timestamp': new Date(start).toISOString(), ...doc, event };
+  if (Object.keys(user).length) out.user = user;
+  const uniq = (a: string[]) => [...new Set(a)].sort();
+  const rel: Ecs = {};
+  if (related.ip.length) rel.ip = uniq(related.ip);
+  if (related.user.length) rel.user = uniq(related.user);
+  if (related.hash.length) rel.hash = uniq(related.hash);
+  if (Object.keys(rel).length) out.related = rel;
+
+  const am: AuditRecord['auditmesh'] = {
+    record_id: inp.recordId,
+    record_type: recordType,
+    sources,
+    members,
+    member_count: members.length,
+    keys: [...inp.keys].sort(),
+    identity,
+    version: 1,
+    updated_at: inp.now.toISOString(),
+  };
+  if (services.length) am.services = services;
+  if (inp.partial) am.partial = true;
+  out.auditmesh = am;
+  const rec = out as AuditRecord;
+  if (inp.previous) {
+    const same = contentHash(inp.previous) === contentHash(rec);
+    am.version = same ? inp.previous.auditmesh.version : inp.previous.auditmesh.version + 1;
+    if (same) am.updated_at = inp.previous.auditmesh.updated_at;
+  }
+  return rec;
+}
+
+/** Hash of a record's content, ignoring version bookkeeping. */
+export function contentHash(r: AuditRecord): string {
+  const { version: _v, updated_at: _u, ...am } = r.auditmesh;
+  return createHash('sha256').update(JSON.stringify({ ...r, auditmesh: am })).digest('hex');
+}

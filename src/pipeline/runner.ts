@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import type { DeadLetter, ParsedEvent, RawRecord } from '../model/events';
+import type { AuditStore, WriteBatch } from '../model/record';
+import type { Parser } from '../parsers/types';
+import type { Correlator } from '../correlate/correlator';
+import type { Metrics } from '../instrumentation/metrics';
+import type { Logger } from '../instrumentation/logger';
+import { PipelineError } from '../errors';
+
+const MAX_ORIGINAL_BYTES = 64 * 1024;
+
+export interface BatchResult {
+  received: number;
+  events: number;
+  records: number;
+  deadLetters: DeadLetter[];
+}
+
+/** Optional extra destination for dead letters (the Kafka dead-letter topic). */
+export interface DeadLetterSink {
+  send(dls: DeadLetter[]): Promise<void>;
+}
+
+export function toDeadLetter(raw: RawRecord, code: string, reason: string, stage: DeadLetter['stage'], field?: string): DeadLetter {
+  const truncated = raw.value.length > MAX_ORIGINAL_BYTES;
+  const id = createHash('sha256')
+    .update(`${raw.ref.source}|${raw.ref.topic ?? raw.ref.file ?? ''}|${raw.ref.partition ?? ''}|${raw.ref.offset ?? raw.ref.line ?? ''}|`)
+    .update(raw.value)
+    .digest('base64url')
+    .slice(0, 22);
+  const dl: DeadLetter = {
+    id,
+    timestamp: new Date().toISOString(),
+    ref: raw.ref,
+    code,
+    reason,
+    stage,
+    originalBase64: (truncated ? raw.value.subarray(0, MAX_ORIGINAL_BYTES) : raw.value).toString('base64'),
+    originalBytes: raw.value.length,
+  };
+  if (field !== undefined) dl.field = field;
+  if (truncated) dl.originalTruncated = true;
+  return dl;
+}
+
+/**
+ * parse → correlate → store, one batch at a time (batches are serialized: correlation state is
+ * read-modify-write). `process` resolves only after the store acknowledged the batch, so a source
+ * may commit its offsets then. Bad input never throws: it becomes a dead letter with a reason.
+ */
+export class PipelineRunner {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: AuditStore,
+    private readonly correlator: Correlator,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly deadLetterSink?: DeadLetterSink,
+  ) {}
+
+  process(raws: RawRecord[], parser: Parser): Promise<BatchResult> {
+    const run = this.queue.then(() => this.processNow(raws, parser));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async processNow(raws: RawRecord[], parser: Parser): Promise<BatchResult> {
+    const t0 = performance.now();
+    const events: ParsedEvent[] = [];
+    const deadLetters: DeadLetter[] = [];
+    for (const raw of raws) {
+      this.metrics.received.add(1, { source: raw.ref.source });
+      let res;
+      try {
+        res = parser(raw);
+      } catch (e) {
+        // Parsers return rejections; an exception here is a parser bug. Still never lose the record.
+        res = { ok: false as const, rejection: { code: 'invalid_field' as const, reason: `parser failure: ${(e as Error).message}` } };
+      }
+      if (res.ok) events.push(...res.events);
+      else {
+        deadLetters.push(toDeadLetter(raw, res.rejection.code, res.rejection.reason, 'parse', res.rejection.field));
+        this.metrics.deadLetters.add(1, { source: raw.ref.source, code: res.rejection.code });
+        this.metrics.errors.add(1, { component_id: `parser_${raw.ref.source}`, error_code: res.rejection.code, stage: 'processing' });
+      }
+    }
+    const t1 = performance.now();
+    const correlated = events.length ? await this.correlator.correlate(events) : { events: [], records: [], keys: [], deletedRecords: [] };
+    const t2 = performance.now();
+    const batch: WriteBatch = { ...correlated, deadLetters };
+    if (deadLetters.length && this.deadLetterSink) await this.deadLetterSink.send(deadLetters);
+    await this.writeWithRetry(batch);
+    const t3 = performance.now();
+    this.metrics.batchDuration.record((t1 - t0) / 1000, { stage: 'parse' });
+    this.metrics.batchDuration.record((t2 - t1) / 1000, { stage: 'correlate' });
+    this.metrics.sinkLatency.record((t3 - t2) / 1000, { sink: this.store.kind });
+    this.metrics.sent.add(batch.records.length, { sink: this.store.kind });
+    return { received: raws.length, events: events.length, records: batch.records.length, deadLetters };
+  }
+
+  /** Retry retriable store errors with capped exponential backoff and jitter; never drop the batch. */
+  private async writeWithRetry(batch: WriteBatch): Promise<void> {
+    let delay = 200;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.write(batch);
+        return;
+      } catch (e) {
+        const pe = e instanceof PipelineError ? e : undefined;
+        this.metrics.errors.add(1, { component_id: `store_${this.store.kind}`, error_code: pe?.code ?? 'unknown', stage: 'sink' });
+        if (!pe?.retriable) throw e;
+        this.log.warn('store write failed, retrying', { attempt, code: pe.code, error: pe.message, delayMs: delay });
+        await new Promise((r) => setTimeout(r, delay + Math.random() * delay * 0.2));
+        delay = Math.min(delay * 2, 30_000);
+      }
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import type { Config } from './config/schema';
+import type { AuditStore } from './model/record';
+import type { SourceType } from './model/events';
+import type { Parser } from './parsers/types';
+import { SqliteStore } from './store/sqlite/sqliteStore';
+import { ElasticsearchStore } from './store/elasticsearch/elasticsearchStore';
+import { JwtVerifier } from './identity/jwt';
+import { Correlator } from './correlate/correlator';
+import { PipelineRunner, type DeadLetterSink } from './pipeline/runner';
+import { createParser } from './parsers/registry';
+import { createMetrics, type Metrics } from './instrumentation/metrics';
+import { createLogger, type Logger } from './instrumentation/logger';
+
+/** Everything the data path needs, built from a validated config. */
+export interface Runtime {
+  cfg: Config;
+  store: AuditStore;
+  runner: PipelineRunner;
+  correlator: Correlator;
+  metrics: Metrics;
+  log: Logger;
+  parser(type: SourceType, options?: Record<string, unknown>): Parser;
+  close(): Promise<void>;
+}
+
+export function createStore(cfg: Config): AuditStore {
+  const es = cfg.elasticsearch;
+  if (es.url) {
+    const opts: ConstructorParameters<typeof ElasticsearchStore>[0] = { url: es.url, indexPrefix: es.indexPrefix, retentionDays: es.retentionDays };
+    if (es.username) opts.username = es.username;
+    if (es.password) opts.password = es.password;
+    if (es.apiKey) opts.apiKey = es.apiKey;
+    return new ElasticsearchStore(opts);
+  }
+  return new SqliteStore(cfg.dataDir);
+}
+
+export async function createRuntime(cfg: Config, opts: { log?: Logger; metrics?: Metrics; deadLetterSink?: DeadLetterSink } = {}): Promise<Runtime> {
+  const log = opts.log ?? createLogger(cfg.log.level, { service: 'auditmesh' });
+  const metrics = opts.metrics ?? createMetrics();
+  const store = createStore(cfg);
+  await store.init();
+  const verifier = cfg.identity.issuers.length ? new JwtVerifier(cfg.identity.issuers, cfg.identity.jwksRefetchIntervalSeconds) : undefined;
+  const correlator = new Correlator(store, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord }, metrics);
+  const runner = new PipelineRunner(store, correlator, metrics, log, opts.deadLetterSink);
+  const parsers = new Map<string, Parser>();
+  return {
+    cfg,
+    store,
+    runner,
+    correlator,
+    metrics,
+    log,
+    parser(type, options) {
+      const base = (cfg.sources[type] ?? {}) as Record<string, unknown>;
+      const merged = { ...base, ...(options ?? {}) };
+      const key = `${type}|${JSON.stringify(merged)}`;
+      let p = parsers.get(key);
+      if (!p) parsers.set(key, (p = createParser(type, merged)));
+      return p;
+    },
+    async close() {
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,170 @@
+import { Kafka, logLevel, type Consumer, type IHeaders, type Producer, type KafkaMessage } from 'kafkajs';
+import type { Config } from '../../config/schema';
+import type { PipelineConfig } from '../../config/pipelines';
+import type { DeadLetter, RawRecord } from '../../model/events';
+import type { DeadLetterSink } from '../../pipeline/runner';
+import type { Runtime } from '../../runtime';
+import type { Logger } from '../../instrumentation/logger';
+import type { Metrics } from '../../instrumentation/metrics';
+
+function headersOf(h: IHeaders | undefined): Record<string, string> | undefined {
+  if (!h) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k.toLowerCase()] = first.toString();
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+export function toRawRecord(m: KafkaMessage, topic: string, partition: number, source: RawRecord['ref']['source']): RawRecord {
+  const raw: RawRecord = {
+    value: m.value ?? Buffer.alloc(0),
+    ref: { source, topic, partition, offset: m.offset },
+    receivedAtMs: Number(m.timestamp) || Date.now(),
+  };
+  const headers = headersOf(m.headers);
+  if (headers) raw.headers = headers;
+  if (m.key) raw.key = m.key.toString();
+  return raw;
+}
+
+/**
+ * Kafka ingestion: one consumer group per pipeline, batches handed to the runner, offsets
+ * committed only after the store acknowledged the batch (at-least-once; the store's writes are
+ * idempotent, so redelivery creates no duplicates). Dead letters go to the dead-letter topic
+ * (original bytes, reason and coordinates in headers) before the offsets are committed.
+ */
+export class KafkaIngest {
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly consumers: { pipeline: PipelineConfig; consumer: Consumer }[] = [];
+  private readonly up = new Set<string>();
+  private producerReady: Promise<void> | undefined;
+  private stopped = false;
+  /** Consumer lag per topic|partition after the last batch (read by the lag gauge). */
+  readonly lag = new Map<string, number>();
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly pipelines: PipelineConfig[],
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.kafka = new Kafka({
+      clientId: cfg.kafka.clientId,
+      brokers: cfg.kafka.brokers,
+      logLevel: logLevel.ERROR,
+      retry: { initialRetryTime: 300, retries: 8 },
+      logCreator: () => ({ level, log }) => {
+        if (level <= logLevel.ERROR) this.log.warn('kafka client', { message: log.message, error: (log as { error?: string }).error });
+      },
+    });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
+  }
+
+  deadLetterSink(): DeadLetterSink {
+    return {
+      send: async (dls: DeadLetter[]) => {
+        await (this.producerReady ??= this.producer.connect());
+        await this.producer.send({
+          topic: this.cfg.kafka.deadLetterTopic,
+          acks: -1,
+          messages: dls.map((d) => ({
+            key: d.id,
+            value: Buffer.from(d.originalBase64, 'base64'),
+            headers: Object.fromEntries(
+              Object.entries({
+                'auditmesh.reason': d.reason,
+                'auditmesh.code': d.code,
+                'auditmesh.stage': d.stage,
+                'auditmesh.field': d.field,
+                'auditmesh.source': d.ref.source,
+                'auditmesh.topic': d.ref.topic,
+                'auditmesh.partition': d.ref.partition?.toString(),
+                'auditmesh.offset': d.ref.offset,
+                'auditmesh.original_bytes': String(d.originalBytes),
+                'auditmesh.original_truncated': d.originalTruncated ? 'true' : undefined,
+                'auditmesh.dead_lettered_at': d.timestamp,
+              }).filter((e): e is [string, string] => e[1] !== undefined),
+            ),
+          })),
+        });
+      },
+    };
+  }
+
+  connected(): boolean {
+    return !this.stopped && this.consumers.length > 0 && this.consumers.every((c) => this.up.has(c.pipeline.id));
+  }
+
+  async start(rt: Runtime): Promise<void> {
+    await (this.producerReady ??= this.producer.connect());
+    for (const p of this.pipelines) {
+      const consumer = this.kafka.consumer({
+        groupId: `${this.cfg.kafka.groupPrefix}-${p.id}`,
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3_000,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        allowAutoTopicCreation: true,
+      });
+      consumer.on(consumer.events.GROUP_JOIN, () => this.up.add(p.id));
+      consumer.on(consumer.events.CONNECT, () => this.up.add(p.id));
+      consumer.on(consumer.events.DISCONNECT, () => this.up.delete(p.id));
+      consumer.on(consumer.events.CRASH, (e) => {
+        this.up.delete(p.id);
+        this.log.error('kafka consumer crashed; kafkajs restarts it', { pipeline: p.id, error: e.payload.error?.message, restart: e.payload.restart });
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topics: p.topics, fromBeginning: p.fromBeginning });
+      const parser = rt.parser(p.parser, { ...p.options, format: p.format });
+      await consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          const msgs = batch.messages;
+          const lagKey = `${batch.topic}|${batch.partition}`;
+          for (let i = 0; i < msgs.length; i += p.batch.maxRecords) {
+            if (!isRunning() || isStale()) return;
+            const chunk = msgs.slice(i, i + p.batch.maxRecords);
+            const raws = chunk.map((m) => toRawRecord(m, batch.topic, batch.partition, p.parser));
+            this.metrics.inflightBatches.add(1);
+            try {
+              // Resolves only after the store acknowledged (and dead letters were produced).
+              await rt.runner.process(raws, parser);
+            } finally {
+              this.metrics.inflightBatches.add(-1);
+            }
+            const last = chunk[chunk.length - 1]!.offset;
+            resolveOffset(last);
+            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+            await heartbeat();
+          }
+          this.lag.set(lagKey, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(batch.lastOffset()) - 1n)));
+        },
+      });
+      this.consumers.push({ pipeline: p, consumer });
+      this.log.info('kafka pipeline started', { pipeline: p.id, topics: p.topics, group: `${this.cfg.kafka.groupPrefix}-${p.id}`, parser: p.parser });
+    }
+  }
+
+  /** Stop fetching, let the batch in flight finish and commit, then disconnect. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const { pipeline, consumer } of this.consumers) {
+      try {
+        await consumer.disconnect();
+      } catch (e) {
+        this.log.warn('kafka consumer disconnect failed', { pipeline: pipeline.id, error: (e as Error).message });
+      }
+    }
+    try {
+      await this.producer.disconnect();
+    } catch (e) {
+      this.log.warn('kafka producer disconnect failed', { error: (e as Error).message });
+    }
+  }
+}

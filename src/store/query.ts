@@ -1,0 +1,70 @@
+import type { AuditRecord, RecordQuery } from '../model/record';
+import { getPath } from '../parsers/common';
+
+/**
+ * Shared query semantics of both stores, so they give the same answers:
+ * - order: newest first by `@timestamp`, ties by record id descending;
+ * - time range: `from` inclusive, `to` exclusive;
+ * - `text`: case-insensitive substring of url.path or user_agent.original (plain text, never query syntax);
+ * - cursor: opaque, encodes the sort values of the last record of the page.
+ */
+export interface Cursor {
+  ts: number;
+  id: string;
+}
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.ts, c.id]), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(s: string): Cursor | undefined {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && Number.isFinite(v[0]) && typeof v[1] === 'string' && v[1].length <= 64) {
+      return { ts: v[0], id: v[1] };
+    }
+  } catch {
+    /* fall through: invalid cursor */
+  }
+  return undefined;
+}
+
+/** The indexed projection of a record; both stores filter on exactly these values. */
+export interface RecordColumns {
+  id: string;
+  ts: number;
+  traceId: string | null;
+  userId: string | null;
+  sourceIp: string | null;
+  verdict: string | null;
+  service: string | null;
+  method: string | null;
+  status: number | null;
+  outcome: string | null;
+  recordType: string;
+  path: string | null;
+  userAgent: string | null;
+  sources: string;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : null);
+
+export function recordColumns(r: AuditRecord): RecordColumns {
+  const status = getPath(r, 'http.response.status_code');
+  return {
+    id: r.auditmesh.record_id,
+    ts: Date.parse(r['@timestamp']),
+    traceId: str(getPath(r, 'trace.id')),
+    userId: str(getPath(r, 'user.id')),
+    sourceIp: str(getPath(r, 'source.ip')),
+    verdict: r.auditmesh.identity?.verdict ?? null,
+    service: str(getPath(r, 'service.name')),
+    method: str(getPath(r, 'http.request.method'))?.toUpperCase() ?? null,
+    status: typeof status === 'number' ? status : null,
+    outcome: str(getPath(r, 'event.outcome')),
+    recordType: r.auditmesh.record_type,
+    path: str(getPath(r, 'url.path')),
+    userAgent: str(getPath(r, 'user_agent.original')),
+    sources: r.auditmesh.sources.join(','),
+  };
+}
