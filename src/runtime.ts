@@ -3,7 +3,6 @@ import type { AuditStore } from './model/record';
 import type { SourceType } from './model/events';
 import type { Parser } from './parsers/types';
 import { SqliteStore } from './store/sqlite/sqliteStore';
-import { ElasticsearchStore } from './store/elasticsearch/elasticsearchStore';
 import { JwtVerifier } from './identity/jwt';
 import { Correlator } from './correlate/correlator';
 import { PipelineRunner, type DeadLetterSink } from './pipeline/runner';
@@ -23,9 +22,11 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export function createStore(cfg: Config): AuditStore {
+export async function createStore(cfg: Config): Promise<AuditStore> {
   const es = cfg.elasticsearch;
   if (es.url) {
+    // Loaded on demand: the embedded default never loads the Elasticsearch client.
+    const { ElasticsearchStore } = await import('./store/elasticsearch/elasticsearchStore');
     const opts: ConstructorParameters<typeof ElasticsearchStore>[0] = { url: es.url, indexPrefix: es.indexPrefix, retentionDays: es.retentionDays };
     if (es.username) opts.username = es.username;
     if (es.password) opts.password = es.password;
@@ -38,9 +39,9 @@ export function createStore(cfg: Config): AuditStore {
 export async function createRuntime(cfg: Config, opts: { log?: Logger; metrics?: Metrics; deadLetterSink?: DeadLetterSink } = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(cfg.log.level, { service: 'auditmesh' });
   const metrics = opts.metrics ?? createMetrics();
-  const store = createStore(cfg);
+  const store = await createStore(cfg);
   await store.init();
-  const verifier = cfg.identity.issuers.length ? new JwtVerifier(cfg.identity.issuers, cfg.identity.jwksRefetchIntervalSeconds) : undefined;
+  const verifier = new JwtVerifier(cfg.identity.issuers, cfg.identity.jwksRefetchIntervalSeconds);
   const correlator = new Correlator(store, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord }, metrics);
   const runner = new PipelineRunner(store, correlator, metrics, log, opts.deadLetterSink);
   const parsers = new Map<string, Parser>();

@@ -1,6 +1,6 @@
 import type { IdentityClaim, ParsedEvent } from '../model/events';
 import type { AuditRecord, AuditStore, StoredEvent, WriteBatch } from '../model/record';
-import type { JwtVerifier } from '../identity/jwt';
+import { JwtVerifier } from '../identity/jwt';
 import { buildRecord, recordIdFor } from './record';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 
@@ -53,13 +53,18 @@ class UnionFind {
  * redelivered event changes nothing (idempotent).
  */
 export class Correlator {
+  private readonly verifier: JwtVerifier;
+
   constructor(
     private readonly store: AuditStore,
-    private readonly verifier: JwtVerifier | undefined,
+    verifier: JwtVerifier | undefined,
     private readonly opts: CorrelatorOptions,
     private readonly metrics: Metrics = noopMetrics,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    // With no trusted issuer every token is judged `unknown_issuer`, with its claims and fingerprint.
+    this.verifier = verifier ?? new JwtVerifier([]);
+  }
 
   /** Verify tokens at event time and replace unverified JWT claims by verdicts; drop the tokens. */
   async verifyIdentity(e: ParsedEvent): Promise<StoredEvent> {
@@ -68,10 +73,8 @@ export class Correlator {
       const at = Date.parse(e.timestamp);
       const verified: IdentityClaim[] = [];
       for (const t of e.tokens) {
-        const v = this.verifier
-          ? await this.verifier.verify(t, Number.isFinite(at) ? at : this.clock().getTime(), e.source)
-          : undefined;
-        if (v) verified.push({ ...v.claim, eventId: e.id });
+        const v = await this.verifier.verify(t, Number.isFinite(at) ? at : this.clock().getTime(), e.source);
+        verified.push({ ...v.claim, eventId: e.id });
       }
       const hashes = new Set(verified.map((c) => c.tokenSha256));
       claims = [

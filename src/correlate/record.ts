@@ -79,6 +79,17 @@ export function buildRecord(inp: BuildInput): AuditRecord {
     }
   }
 
+  // The request's trace id even when only a join key carried it (e.g. a traceparent header in Tyk's raw request).
+  const traceId = events.find((e) => e.join.traceId)?.join.traceId;
+  if (traceId && !isObj(doc.trace)) doc.trace = { id: traceId };
+  else if (traceId && isObj(doc.trace) && (doc.trace as Ecs).id === undefined) (doc.trace as Ecs).id = traceId;
+  const requestId = events.find((e) => e.join.requestId)?.join.requestId;
+  if (requestId) {
+    const h = (isObj(doc.http) ? doc.http : (doc.http = {})) as Ecs;
+    const req = (isObj(h.request) ? h.request : (h.request = {})) as Ecs;
+    req.id ??= requestId;
+  }
+
   const sources = [...new Set(events.map((e) => e.source))].sort() as SourceType[];
   const hasHttp = events.some((e) => e.source !== 'panos');
   const recordType: AuditRecord['auditmesh']['record_type'] = hasHttp ? 'request' : events.some((e) => e.kind === 'traffic') ? 'session' : 'event';
