@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ParseRejection, ParseResult, RawRecord, SourceRef } from '../model/events';
+import type { ParseRejection, ParseResult, RawRecord } from '../model/events';
 
 /** Largest raw record a parser accepts (Kafka's default max.message.bytes is 1 MiB). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -27,18 +27,13 @@ export function decodeText(raw: RawRecord, maxBytes = MAX_RECORD_BYTES): string 
 export const isRejection = (v: unknown): v is ParseRejection =>
   typeof v === 'object' && v !== null && 'code' in v && 'reason' in v && !('events' in v);
 
-/** Deterministic event id from the source coordinates when known, else from the content. */
+/**
+ * Deterministic event id, content-addressed: the same bytes give the same id wherever they come from,
+ * so a message redelivered by Kafka, re-sent by a retrying producer (a new offset) or re-ingested
+ * from a file is one event. The coordinates are kept separately in `ref` as evidence.
+ */
 export function eventId(raw: RawRecord, index = 0): string {
-  const r: SourceRef = raw.ref;
-  const h = createHash('sha256');
-  if (r.topic !== undefined && r.partition !== undefined && r.offset !== undefined) {
-    h.update(`k|${r.topic}|${r.partition}|${r.offset}|${index}`);
-  } else {
-    // Files and stdin: content-addressed, so re-ingesting the same file is idempotent.
-    h.update(`c|${r.source}|${index}|`);
-    h.update(raw.value);
-  }
-  return h.digest('base64url').slice(0, 22);
+  return createHash('sha256').update(`${raw.ref.source}|${index}|`).update(raw.value).digest('base64url').slice(0, 22);
 }
 
 const HEX = /^[0-9a-f]+$/;
