@@ -42,7 +42,7 @@ export async function createRuntime(cfg: Config, opts: { log?: Logger; metrics?:
   const store = await createStore(cfg);
   await store.init();
   const verifier = new JwtVerifier(cfg.identity.issuers, cfg.identity.jwksRefetchIntervalSeconds);
-  const correlator = new Correlator(store, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord }, metrics);
+  const correlator = new Correlator(store, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord, joinWindowMs: cfg.correlation.joinWindowMs }, metrics);
   const runner = new PipelineRunner(store, correlator, metrics, log, opts.deadLetterSink);
   const parsers = new Map<string, Parser>();
   return {

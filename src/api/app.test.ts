@@ -22,7 +22,10 @@ describe('api > records and traces', () => {
   let base: string;
   let auditor: string;
 
-  const get = (p: string, token?: string) => fetch(`${base}${p}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  const get = async (p: string, token?: string) => {
+    const r = await fetch(`${base}${p}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    return { status: r.status, json: () => r.json() as Promise<any> };
+  };
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'api-'));

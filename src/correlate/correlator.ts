@@ -2,10 +2,13 @@ import type { IdentityClaim, ParsedEvent } from '../model/events';
 import type { AuditRecord, AuditStore, StoredEvent, WriteBatch } from '../model/record';
 import { JwtVerifier } from '../identity/jwt';
 import { buildRecord, recordIdFor } from './record';
+import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 
 export interface CorrelatorOptions {
   maxMembersPerRecord: number;
+  /** Time tolerance of address/time joins (clock skew between layers). */
+  joinWindowMs: number;
 }
 
 /** Correlation keys of an event, strongest first. */
@@ -93,7 +96,8 @@ export class Correlator {
   /** Correlate a batch of parsed events into a store write (without dead letters). */
   async correlate(input: ParsedEvent[]): Promise<Omit<WriteBatch, 'deadLetters'>> {
     const now = this.clock();
-    // Dedupe within the batch (Kafka redelivery, repeated file lines keep distinct ids by position).
+    const w = this.opts.joinWindowMs;
+    // Dedupe within the batch (content-addressed ids: a redelivered message is the same event).
     const byId = new Map<string, ParsedEvent>();
     for (const e of input) byId.set(e.id, e);
     const events = await Promise.all([...byId.values()].map((e) => this.verifyIdentity(e)));
@@ -109,6 +113,36 @@ export class Correlator {
     const allKeys = [...new Set([...evKeys.values()].flat())];
     const existing = await this.store.lookupKeys(allKeys);
     for (const [k, rid] of existing) uf.union(k, `rec:${rid}`);
+
+    // A gateway record without trace headers joins the mesh's request by client address, method,
+    // path and time — only when exactly one request matches (ambiguous candidates are not guessed).
+    const joinedOverride = new Map<string, string>();
+    const addressRec = new Map<string, string>();
+    const ambiguous = new Map<string, AmbiguousJoin[]>();
+    const traced = events.filter((e) => e.source !== 'panos' && (e.join.traceId || e.join.requestId));
+    for (const e of events) {
+      if (e.source === 'panos' || e.join.traceId || e.join.requestId || !e.join.clientIp || !e.join.method) continue;
+      const t = e.join.startMs ?? Date.parse(e.timestamp);
+      const inBatch = traced.filter((o) => o.join.clientIp === e.join.clientIp && sameRequest(o, e) && Math.abs((o.join.startMs ?? Date.parse(o.timestamp)) - t) <= w);
+      const cands = new Set(inBatch.map((o) => uf.find(`ev:${o.id}`)));
+      const stored = await this.store.searchRecords({ sourceIp: e.join.clientIp, method: e.join.method, from: new Date(t - w).toISOString(), to: new Date(t + w + 1).toISOString(), recordType: 'request', limit: 20 });
+      const recOf = new Map<string, string>();
+      for (const r of stored.records) {
+        if (!r.trace || (r.url as { path?: string } | undefined)?.path !== e.join.path) continue;
+        const root = uf.find(`rec:${r.auditmesh.record_id}`);
+        cands.add(root);
+        recOf.set(root, r.auditmesh.record_id);
+      }
+      if (cands.size === 1) {
+        const root = [...cands][0]!;
+        uf.union(`ev:${e.id}`, root);
+        joinedOverride.set(e.id, 'address+time');
+        const rid = recOf.get(root);
+        if (rid) addressRec.set(e.id, rid);
+      } else if (cands.size > 1) {
+        ambiguous.set(e.id, [{ event_id: e.id, key: 'address+method+path+time', candidates: cands.size }]);
+      }
+    }
 
     // Components: events and existing records that belong together.
     const comps = new Map<string, { events: StoredEvent[]; recIds: Set<string>; keys: Set<string> }>();
@@ -126,37 +160,58 @@ export class Correlator {
         if (rid) c.recIds.add(rid);
       }
     }
+    // Existing records pulled in by an address join (not by a key of the event).
+    for (const [root, c] of comps) {
+      for (const [k, rid] of existing) if (uf.find(k) === root) c.recIds.add(rid);
+    }
+    for (const [id, rid] of addressRec) comp(uf.find(`ev:${id}`)).recIds.add(rid);
 
     const recIds = [...new Set([...comps.values()].flatMap((c) => [...c.recIds]))];
     const prevRecords = recIds.length ? await this.store.getRecords(recIds) : new Map<string, AuditRecord>();
     const memberIds = [...prevRecords.values()].flatMap((r) => r.auditmesh.members.map((m) => m.event_id)).filter((id) => !byId.has(id));
     const prevEvents = memberIds.length ? await this.store.getEvents(memberIds) : new Map<string, StoredEvent>();
 
+    const works = new Map<string, Work>();
     const out: Omit<WriteBatch, 'deadLetters'> = { events: [], records: [], keys: [], deletedRecords: [] };
     for (const c of comps.values()) {
       const sortedRecs = [...c.recIds].sort();
       const founding = [...c.keys].sort((a, b) => keyRank(a) - keyRank(b) || a.localeCompare(b))[0]!;
       const target = sortedRecs[0] ?? recordIdFor(founding);
-      const members = new Map<string, StoredEvent>();
-      const moved = new Set<string>();
+      const work: Work = { target, members: new Map(), owned: new Set(), linked: new Map(), keys: new Set(c.keys), changedOwnership: new Set(), prev: prevRecords.get(target) };
       for (const rid of sortedRecs) {
-        for (const m of prevRecords.get(rid)?.auditmesh.members ?? []) {
+        const prev = prevRecords.get(rid);
+        for (const m of prev?.auditmesh.members ?? []) {
           const ev = prevEvents.get(m.event_id);
-          if (ev) {
-            members.set(ev.id, ev);
-            if (rid !== target) moved.add(ev.id);
-          }
+          if (!ev) continue;
+          work.members.set(ev.id, ev);
+          if (ev.recordId === rid) {
+            work.owned.add(ev.id);
+            if (rid !== target) work.changedOwnership.add(ev.id);
+          } else work.linked.set(ev.id, m.joined_by);
         }
-        for (const k of prevRecords.get(rid)?.auditmesh.keys ?? []) c.keys.add(k);
+        for (const k of prev?.auditmesh.keys ?? []) work.keys.add(k);
+        for (const a of prev?.auditmesh.ambiguous ?? []) (ambiguous.get(target) ?? ambiguous.set(target, []).get(target)!).push(a);
       }
       let amended = 0;
       for (const e of c.events) {
-        if (members.has(e.id)) this.metrics.duplicateEvents.add(1);
+        if (work.members.has(e.id)) this.metrics.duplicateEvents.add(1);
         else if (sortedRecs.length) amended++;
-        members.set(e.id, e);
+        work.members.set(e.id, e);
+        work.owned.add(e.id);
+        work.changedOwnership.add(e.id);
+        work.linked.delete(e.id);
+        const amb = ambiguous.get(e.id);
+        if (amb) (ambiguous.get(target) ?? ambiguous.set(target, []).get(target)!).push(...amb);
       }
       if (amended) this.metrics.amendedEvents.add(amended);
-      let all = [...members.values()].sort((a, b) => (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id));
+      for (const rid of sortedRecs.slice(1)) out.deletedRecords.push(rid);
+      works.set(target, work);
+    }
+
+    await this.linkFirewallSessions(works, prevRecords, ambiguous);
+
+    for (const work of works.values()) {
+      let all = [...work.members.values()].sort((a, b) => (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id));
       let partial = false;
       if (all.length > this.opts.maxMembersPerRecord) {
         partial = true;
@@ -167,21 +222,150 @@ export class Correlator {
       for (const e of all) for (const k of eventKeys(e)) keyCount.set(k, (keyCount.get(k) ?? 0) + 1);
       const joinedBy = new Map<string, string>();
       for (const e of all) {
+        const linked = work.linked.get(e.id);
+        if (linked) {
+          joinedBy.set(e.id, linked);
+          continue;
+        }
         const shared = eventKeys(e).filter((k) => (keyCount.get(k) ?? 0) > 1).sort((a, b) => keyRank(a) - keyRank(b))[0];
-        joinedBy.set(e.id, shared ? JOINED_BY[KEY_RANK[keyRank(shared)]!]! : 'self');
+        joinedBy.set(e.id, shared ? JOINED_BY[KEY_RANK[keyRank(shared)]!]! : (joinedOverride.get(e.id) ?? (work.prev?.auditmesh.members.find((m) => m.event_id === e.id)?.joined_by) ?? 'self'));
       }
       const keys = new Set<string>();
-      for (const e of all) for (const k of eventKeys(e)) keys.add(k);
-      for (const k of c.keys) keys.add(k);
-      const record = buildRecord({ recordId: target, events: all, joinedBy, keys: [...keys], previous: prevRecords.get(target), partial, now });
+      for (const e of all) if (work.owned.has(e.id)) for (const k of eventKeys(e)) keys.add(k);
+      for (const k of work.keys) keys.add(k);
+      const record = buildRecord({ recordId: work.target, events: all, joinedBy, keys: [...keys], previous: work.prev, partial, now });
+      const amb = ambiguous.get(work.target);
+      if (amb?.length) {
+        const seen = new Set<string>();
+        record.auditmesh.ambiguous = amb.filter((a) => !seen.has(`${a.event_id}|${a.key}`) && seen.add(`${a.event_id}|${a.key}`));
+      }
       if (partial) this.metrics.partialRecords.add(1);
       out.records.push(record);
-      // Write new events and events moved from merged records; unchanged members stay as they are.
-      for (const e of c.events) out.events.push({ ...e, recordId: target });
-      for (const id of moved) if (!byId.has(id)) out.events.push({ ...members.get(id)!, recordId: target });
-      for (const k of keys) out.keys.push([k, target]);
-      for (const rid of sortedRecs.slice(1)) out.deletedRecords.push(rid);
+      // Write new events and events whose owning record changed; unchanged members stay as they are.
+      for (const id of work.changedOwnership) out.events.push({ ...work.members.get(id)!, recordId: work.target });
+      for (const k of keys) out.keys.push([k, work.target]);
     }
     return out;
   }
+
+  /**
+   * Firewall sessions carry no trace id: a session is linked (as evidence, it stays owned by its own
+   * session record) to every request of the same client address — pre- or post-NAT — whose time lies
+   * within the session's span plus the join window (keep-alive: one session, several requests). A
+   * request that matches more than one session is not guessed unless the User-ID names its identity.
+   */
+  private async linkFirewallSessions(works: Map<string, Work>, prevRecords: Map<string, AuditRecord>, ambiguous: Map<string, AmbiguousJoin[]>): Promise<void> {
+    const w = this.opts.joinWindowMs;
+    const sessions: { ev: StoredEvent; ips: string[]; from: number; to: number }[] = [];
+    const requests: { work: Work; ip: string; t: number }[] = [];
+    for (const work of works.values()) {
+      const ownedEvents = [...work.owned].map((id) => work.members.get(id)!).filter(Boolean);
+      const fw = ownedEvents.filter((e) => e.source === 'panos' && e.kind === 'traffic' && e.join.clientIp);
+      for (const e of fw) {
+        const start = e.join.startMs ?? Date.parse(e.timestamp);
+        sessions.push({ ev: e, ips: [e.join.clientIp!, e.join.natClientIp].filter((x): x is string => Boolean(x) && x !== '0.0.0.0'), from: start - w, to: (e.join.endMs ?? start) + w });
+      }
+      if (ownedEvents.some((e) => e.source !== 'panos')) {
+        const client = clientOf(ownedEvents);
+        if (client) requests.push({ work, ip: client.ip, t: client.t });
+      }
+    }
+    const link = (work: Work, ev: StoredEvent) => {
+      if (work.owned.has(ev.id) || work.members.has(ev.id)) return false;
+      work.members.set(ev.id, ev);
+      work.linked.set(ev.id, 'address+time');
+      return true;
+    };
+    // Sessions in this batch → requests in this batch or already stored.
+    for (const s of sessions) {
+      for (const r of requests) if (s.ips.includes(r.ip) && r.t >= s.from && r.t <= s.to) this.choose(r.work, [s.ev], link, ambiguous);
+      for (const ip of s.ips) {
+        const page = await this.store.searchRecords({ sourceIp: ip, from: new Date(s.from).toISOString(), to: new Date(s.to + 1).toISOString(), recordType: 'request', limit: 100 });
+        for (const rec of page.records) {
+          const rid = rec.auditmesh.record_id;
+          let work = works.get(rid);
+          if (!work) {
+            const members = await this.store.getEvents(rec.auditmesh.members.map((m) => m.event_id));
+            work = { target: rid, members, owned: new Set([...members.values()].filter((e) => e.recordId === rid).map((e) => e.id)), linked: new Map(rec.auditmesh.members.filter((m) => members.get(m.event_id)?.recordId !== rid).map((m) => [m.event_id, m.joined_by])), keys: new Set(rec.auditmesh.keys), changedOwnership: new Set(), prev: rec };
+            prevRecords.set(rid, rec);
+            for (const a of rec.auditmesh.ambiguous ?? []) (ambiguous.get(rid) ?? ambiguous.set(rid, []).get(rid)!).push(a);
+            works.set(rid, work);
+          }
+          this.choose(work, [s.ev], link, ambiguous);
+        }
+      }
+    }
+    // Requests in this batch → sessions already stored.
+    for (const r of requests) {
+      // Session records are stamped with the session's log time (its end): look an hour either way.
+      const page = await this.store.searchRecords({ sourceIp: r.ip, from: new Date(r.t - 3_600_000).toISOString(), to: new Date(r.t + 3_600_000).toISOString(), recordType: 'session', limit: 100 });
+      const cands: StoredEvent[] = [];
+      for (const rec of page.records) {
+        const evs = await this.store.getEvents(rec.auditmesh.members.filter((m) => m.source === 'panos').map((m) => m.event_id));
+        for (const e of evs.values()) {
+          const start = e.join.startMs ?? Date.parse(e.timestamp);
+          if (r.t >= start - w && r.t <= (e.join.endMs ?? start) + w) cands.push(e);
+        }
+      }
+      if (cands.length) this.choose(r.work, cands, link, ambiguous);
+    }
+  }
+
+  /** Link the one matching session; several → disambiguate by User-ID vs identity, else record the ambiguity. */
+  private choose(work: Work, cands: StoredEvent[], link: (w: Work, e: StoredEvent) => boolean, ambiguous: Map<string, AmbiguousJoin[]>): void {
+    const already = [...work.linked.keys()].filter((id) => work.members.get(id)?.source === 'panos');
+    const all = [...new Map([...cands, ...already.map((id) => work.members.get(id)!)].map((e) => [e.id, e])).values()];
+    if (all.length === 1) {
+      link(work, all[0]!);
+      return;
+    }
+    const subjects = new Set([...work.members.values()].flatMap((e) => e.claims.filter((c) => c.verdict === 'verified' || c.verdict === 'trusted_upstream').map((c) => canonicalPrincipal(c.subject))));
+    const byUser = all.filter((e) => e.claims.some((c) => c.method === 'firewall_userid' && subjects.has(canonicalPrincipal(c.subject))));
+    if (byUser.length === 1) {
+      for (const id of already) if (id !== byUser[0]!.id) {
+        work.members.delete(id);
+        work.linked.delete(id);
+      }
+      link(work, byUser[0]!);
+      return;
+    }
+    // Ambiguous: unlink what was linked by address alone and say so.
+    for (const id of already) {
+      work.members.delete(id);
+      work.linked.delete(id);
+    }
+    const list = ambiguous.get(work.target) ?? ambiguous.set(work.target, []).get(work.target)!;
+    list.push({ event_id: all.map((e) => e.id).sort().join(','), key: 'firewall address+time', candidates: all.length });
+  }
+}
+
+interface Work {
+  target: string;
+  members: Map<string, StoredEvent>;
+  /** Members whose owning record is this one. */
+  owned: Set<string>;
+  /** Members owned by another record (firewall sessions linked as evidence) → how they were joined. */
+  linked: Map<string, string>;
+  keys: Set<string>;
+  changedOwnership: Set<string>;
+  prev?: AuditRecord | undefined;
+}
+
+export interface AmbiguousJoin {
+  event_id: string;
+  key: string;
+  candidates: number;
+}
+
+function sameRequest(a: StoredEvent, b: StoredEvent): boolean {
+  return (a.join.method ?? '').toUpperCase() === (b.join.method ?? '').toUpperCase() && (a.join.path ?? '') === (b.join.path ?? '');
+}
+
+/** The request's client address as the edge saw it: gateway, then mesh (XFF), then app; and its time. */
+function clientOf(events: StoredEvent[]): { ip: string; t: number } | undefined {
+  for (const src of ['tyk', 'envoy', 'otlp'] as const) {
+    const e = events.filter((x) => x.source === src && x.join.clientIp).sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp))[0];
+    if (e) return { ip: e.join.clientIp!, t: e.join.startMs ?? Date.parse(e.timestamp) };
+  }
+  return undefined;
 }

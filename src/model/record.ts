@@ -61,6 +61,8 @@ export interface AuditRecord extends Ecs {
     /** Service chain from the span tree (root first). */
     services?: string[];
     partial?: boolean;
+    /** Joins that were not made because several candidates matched (never guessed). */
+    ambiguous?: { event_id: string; key: string; candidates: number }[];
     version: number;
     updated_at: string;
   };

@@ -89,7 +89,7 @@ describe('e2e > embedded default: file ingestion to the API', () => {
 
     const res = await fetch(`${base}/v1/records?trace.id=${TRACE_ID}`, { headers });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(body.records).toHaveLength(1);
     const rec = body.records[0];
     expect(rec.trace.id).toBe(TRACE_ID);
@@ -103,11 +103,11 @@ describe('e2e > embedded default: file ingestion to the API', () => {
       ['otlp', 'spans.jsonl', 1, 'trace.id'],
     ]);
 
-    const trace = await (await fetch(`${base}/v1/traces/${TRACE_ID}`, { headers })).json();
+    const trace = (await (await fetch(`${base}/v1/traces/${TRACE_ID}`, { headers })).json()) as any;
     expect(trace.records).toHaveLength(1);
     expect(trace.events.map((e: { source: string }) => e.source).sort()).toEqual(['envoy', 'otlp']);
 
-    const all = await (await fetch(`${base}/v1/records?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, { headers })).json();
+    const all = (await (await fetch(`${base}/v1/records?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, { headers })).json()) as any;
     expect(all.records).toHaveLength(2); // the joined request and the /healthz request
   });
 
@@ -115,7 +115,7 @@ describe('e2e > embedded default: file ingestion to the API', () => {
     await cli(['ingest', '--type', 'envoy', envoyFile], env);
     await cli(['ingest', '--type', 'otlp', otlpFile], env);
     const tok = (await cli(['token', '--role', 'auditor'], env)).out.trim();
-    const all = await (await fetch(`http://127.0.0.1:${svc!.port}/v1/records`, { headers: { authorization: `Bearer ${tok}` } })).json();
+    const all = (await (await fetch(`http://127.0.0.1:${svc!.port}/v1/records`, { headers: { authorization: `Bearer ${tok}` } })).json()) as any;
     expect(all.records).toHaveLength(2);
     const joined = all.records.find((r: { trace?: { id: string } }) => r.trace?.id === TRACE_ID);
     expect(joined.auditmesh.member_count).toBe(2);

@@ -100,7 +100,7 @@ describe('integration > walking skeleton: Kafka → auditmesh → Elasticsearch 
     const headers = { authorization: `Bearer ${token}` };
     const rec = await until('the joined record in the API', async () => {
       const r = await fetch(`http://127.0.0.1:${svc!.port}/v1/records?trace.id=${TRACE_ID}`, { headers });
-      const body = await r.json();
+      const body = (await r.json()) as any;
       const hit = body.records?.[0];
       return hit?.auditmesh?.member_count === 2 ? hit : undefined;
     });
@@ -125,9 +125,9 @@ describe('integration > walking skeleton: Kafka → auditmesh → Elasticsearch 
       await es.close();
     }
 
-    const trace = await (await fetch(`http://127.0.0.1:${svc!.port}/v1/traces/${TRACE_ID}`, { headers })).json();
+    const trace = (await (await fetch(`http://127.0.0.1:${svc!.port}/v1/traces/${TRACE_ID}`, { headers })).json()) as any;
     expect(trace.events.map((e: { source: string }) => e.source).sort()).toEqual(['envoy', 'otlp']);
     const ready = await fetch(`http://127.0.0.1:${svc!.port}/readyz`);
-    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { store: true, kafka: true } });
+    expect((await ready.json()) as any).toMatchObject({ status: 'ready', checks: { store: true, kafka: true } });
   });
 });
