@@ -1,7 +1,7 @@
 import type { IdentityClaim, ParsedEvent } from '../model/events';
 import type { AuditRecord, AuditStore, StoredEvent, WriteBatch } from '../model/record';
 import { JwtVerifier } from '../identity/jwt';
-import { buildRecord, recordIdFor } from './record';
+import { buildRecord, recordIdFor, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 
@@ -11,8 +11,17 @@ export interface CorrelatorOptions {
   joinWindowMs: number;
 }
 
-/** Correlation keys of an event, strongest first. */
-export function eventKeys(e: { id: string; source: string; kind: string; join: ParsedEvent['join']; ecs: ParsedEvent['ecs'] }): string[] {
+type Keyed = { id: string; source: string; kind: string; join: ParsedEvent['join']; ecs: ParsedEvent['ecs'] };
+const keyCache = new WeakMap<object, string[]>();
+
+/** Correlation keys of an event, strongest first (memoized per event object). */
+export function eventKeys(e: Keyed): string[] {
+  let keys = keyCache.get(e);
+  if (!keys) keyCache.set(e, (keys = computeKeys(e)));
+  return keys;
+}
+
+function computeKeys(e: Keyed): string[] {
   const keys: string[] = [];
   if (e.join.traceId) keys.push(`t:${e.join.traceId}`);
   if (e.join.requestId) keys.push(`r:${e.join.requestId.toLowerCase()}`);
@@ -69,6 +78,16 @@ export class Correlator {
     this.verifier = verifier ?? new JwtVerifier([]);
   }
 
+  /** An event without tokens as stored: unverified JWT claims (no token to check) are `malformed`. */
+  private stored(e: ParsedEvent): StoredEvent {
+    let claims = e.claims;
+    if (claims.some((c) => c.method === 'jwt' && c.verdict === undefined) || claims.some((c) => c.eventId === undefined)) {
+      claims = claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id, ...(c.method === 'jwt' && c.verdict === undefined ? { verdict: 'malformed' as const, reason: 'token not available for verification' } : {}) }));
+    }
+    const { tokens: _t, ...rest } = e;
+    return { ...rest, claims, recordId: '' };
+  }
+
   /** Verify tokens at event time and replace unverified JWT claims by verdicts; drop the tokens. */
   async verifyIdentity(e: ParsedEvent): Promise<StoredEvent> {
     let claims: IdentityClaim[] = e.claims;
@@ -100,7 +119,8 @@ export class Correlator {
     // Dedupe within the batch (content-addressed ids: a redelivered message is the same event).
     const byId = new Map<string, ParsedEvent>();
     for (const e of input) byId.set(e.id, e);
-    const events = await Promise.all([...byId.values()].map((e) => this.verifyIdentity(e)));
+    const events: StoredEvent[] = [];
+    for (const e of byId.values()) events.push(e.tokens?.length ? await this.verifyIdentity(e) : this.stored(e));
 
     const uf = new UnionFind();
     const evKeys = new Map<string, string[]>();
@@ -119,11 +139,14 @@ export class Correlator {
     const joinedOverride = new Map<string, string>();
     const addressRec = new Map<string, string>();
     const ambiguous = new Map<string, AmbiguousJoin[]>();
-    const traced = events.filter((e) => e.source !== 'panos' && (e.join.traceId || e.join.requestId));
+    const tracedByIp = new Map<string, StoredEvent[]>();
+    for (const e of events) {
+      if (e.source !== 'panos' && (e.join.traceId || e.join.requestId) && e.join.clientIp) (tracedByIp.get(e.join.clientIp) ?? tracedByIp.set(e.join.clientIp, []).get(e.join.clientIp)!).push(e);
+    }
     for (const e of events) {
       if (e.source === 'panos' || e.join.traceId || e.join.requestId || !e.join.clientIp || !e.join.method) continue;
-      const t = e.join.startMs ?? Date.parse(e.timestamp);
-      const inBatch = traced.filter((o) => o.join.clientIp === e.join.clientIp && sameRequest(o, e) && Math.abs((o.join.startMs ?? Date.parse(o.timestamp)) - t) <= w);
+      const t = e.join.startMs ?? tsOf(e);
+      const inBatch = (tracedByIp.get(e.join.clientIp) ?? []).filter((o) => sameRequest(o, e) && Math.abs((o.join.startMs ?? tsOf(o)) - t) <= w);
       const cands = new Set(inBatch.map((o) => uf.find(`ev:${o.id}`)));
       const stored = await this.store.searchRecords({ sourceIp: e.join.clientIp, method: e.join.method, from: new Date(t - w).toISOString(), to: new Date(t + w + 1).toISOString(), recordType: 'request', limit: 20 });
       const recOf = new Map<string, string>();
@@ -160,10 +183,8 @@ export class Correlator {
         if (rid) c.recIds.add(rid);
       }
     }
-    // Existing records pulled in by an address join (not by a key of the event).
-    for (const [root, c] of comps) {
-      for (const [k, rid] of existing) if (uf.find(k) === root) c.recIds.add(rid);
-    }
+    // Existing records reached through another event's key in the same component.
+    for (const [k, rid] of existing) comps.get(uf.find(k))?.recIds.add(rid);
     for (const [id, rid] of addressRec) comp(uf.find(`ev:${id}`)).recIds.add(rid);
 
     const recIds = [...new Set([...comps.values()].flatMap((c) => [...c.recIds]))];
@@ -211,7 +232,7 @@ export class Correlator {
     await this.linkFirewallSessions(works, prevRecords, ambiguous);
 
     for (const work of works.values()) {
-      let all = [...work.members.values()].sort((a, b) => (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id));
+      let all = [...work.members.values()].sort((a, b) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       let partial = false;
       if (all.length > this.opts.maxMembersPerRecord) {
         partial = true;
@@ -253,90 +274,132 @@ export class Correlator {
    * session record) to every request of the same client address — pre- or post-NAT — whose time lies
    * within the session's span plus the join window (keep-alive: one session, several requests). A
    * request that matches more than one session is not guessed unless the User-ID names its identity.
+   * The store is asked once per batch and direction (by address list), not once per event.
    */
   private async linkFirewallSessions(works: Map<string, Work>, prevRecords: Map<string, AuditRecord>, ambiguous: Map<string, AmbiguousJoin[]>): Promise<void> {
     const w = this.opts.joinWindowMs;
-    const sessions: { ev: StoredEvent; ips: string[]; from: number; to: number }[] = [];
+    const HOUR = 3_600_000;
+    const sessions: Session[] = [];
     const requests: { work: Work; ip: string; t: number }[] = [];
     for (const work of works.values()) {
       const ownedEvents = [...work.owned].map((id) => work.members.get(id)!).filter(Boolean);
-      const fw = ownedEvents.filter((e) => e.source === 'panos' && e.kind === 'traffic' && e.join.clientIp);
-      for (const e of fw) {
-        const start = e.join.startMs ?? Date.parse(e.timestamp);
-        sessions.push({ ev: e, ips: [e.join.clientIp!, e.join.natClientIp].filter((x): x is string => Boolean(x) && x !== '0.0.0.0'), from: start - w, to: (e.join.endMs ?? start) + w });
-      }
+      for (const e of ownedEvents) if (e.source === 'panos' && e.kind === 'traffic' && e.join.clientIp) sessions.push(sessionOf(e, w));
       if (ownedEvents.some((e) => e.source !== 'panos')) {
         const client = clientOf(ownedEvents);
         if (client) requests.push({ work, ip: client.ip, t: client.t });
       }
     }
-    const link = (work: Work, ev: StoredEvent) => {
-      if (work.owned.has(ev.id) || work.members.has(ev.id)) return false;
-      work.members.set(ev.id, ev);
-      work.linked.set(ev.id, 'address+time');
-      return true;
+    if (!sessions.length && !requests.length) return;
+    const cands = new Map<Work, Map<string, StoredEvent>>();
+    const addCand = (work: Work, ev: StoredEvent) => {
+      let m = cands.get(work);
+      if (!m) cands.set(work, (m = new Map()));
+      m.set(ev.id, ev);
     };
-    // Sessions in this batch → requests in this batch or already stored.
-    for (const s of sessions) {
-      for (const r of requests) if (s.ips.includes(r.ip) && r.t >= s.from && r.t <= s.to) this.choose(r.work, [s.ev], link, ambiguous);
-      for (const ip of s.ips) {
-        const page = await this.store.searchRecords({ sourceIp: ip, from: new Date(s.from).toISOString(), to: new Date(s.to + 1).toISOString(), recordType: 'request', limit: 100 });
-        for (const rec of page.records) {
-          const rid = rec.auditmesh.record_id;
-          let work = works.get(rid);
-          if (!work) {
-            const members = await this.store.getEvents(rec.auditmesh.members.map((m) => m.event_id));
-            work = { target: rid, members, owned: new Set([...members.values()].filter((e) => e.recordId === rid).map((e) => e.id)), linked: new Map(rec.auditmesh.members.filter((m) => members.get(m.event_id)?.recordId !== rid).map((m) => [m.event_id, m.joined_by])), keys: new Set(rec.auditmesh.keys), changedOwnership: new Set(), prev: rec };
-            prevRecords.set(rid, rec);
-            for (const a of rec.auditmesh.ambiguous ?? []) (ambiguous.get(rid) ?? ambiguous.set(rid, []).get(rid)!).push(a);
-            works.set(rid, work);
-          }
-          this.choose(work, [s.ev], link, ambiguous);
+    const fits = (s: Session, t: number) => t >= s.from && t <= s.to;
+
+    // Sessions of this batch ↔ requests of this batch.
+    const reqByIp = new Map<string, typeof requests>();
+    for (const r of requests) (reqByIp.get(r.ip) ?? reqByIp.set(r.ip, []).get(r.ip)!).push(r);
+    for (const s of sessions) for (const ip of s.ips) for (const r of reqByIp.get(ip) ?? []) if (fits(s, r.t)) addCand(r.work, s.ev);
+
+    // Sessions of this batch → requests already stored.
+    if (sessions.length) {
+      const ips = [...new Set(sessions.flatMap((s) => s.ips))];
+      const from = Math.min(...sessions.map((s) => s.from)), to = Math.max(...sessions.map((s) => s.to));
+      const recs = (await this.store.findRecordsByIps({ ips, from: new Date(from).toISOString(), to: new Date(to + 1).toISOString(), recordType: 'request', limit: 10_000 })).filter((r) => !works.has(r.auditmesh.record_id));
+      const memberIds = recs.flatMap((r) => r.auditmesh.members.map((m) => m.event_id));
+      const evs = memberIds.length ? await this.store.getEvents(memberIds) : new Map<string, StoredEvent>();
+      const sesByIp = new Map<string, Session[]>();
+      for (const s of sessions) for (const ip of s.ips) (sesByIp.get(ip) ?? sesByIp.set(ip, []).get(ip)!).push(s);
+      for (const rec of recs) {
+        const rid = rec.auditmesh.record_id;
+        const members = new Map(rec.auditmesh.members.map((m) => [m.event_id, evs.get(m.event_id)]).filter((x): x is [string, StoredEvent] => x[1] !== undefined));
+        const client = clientOf([...members.values()].filter((e) => e.recordId === rid));
+        if (!client) continue;
+        const matching = (sesByIp.get(client.ip) ?? []).filter((s) => fits(s, client.t));
+        if (!matching.length) continue;
+        let work = works.get(rid);
+        if (!work) {
+          work = {
+            target: rid,
+            members,
+            owned: new Set([...members.values()].filter((e) => e.recordId === rid).map((e) => e.id)),
+            linked: new Map(rec.auditmesh.members.filter((m) => members.get(m.event_id)?.recordId !== rid).map((m) => [m.event_id, m.joined_by])),
+            keys: new Set(rec.auditmesh.keys),
+            changedOwnership: new Set(),
+            prev: rec,
+          };
+          prevRecords.set(rid, rec);
+          for (const a of rec.auditmesh.ambiguous ?? []) (ambiguous.get(rid) ?? ambiguous.set(rid, []).get(rid)!).push(a);
+          works.set(rid, work);
         }
+        for (const s of matching) addCand(work, s.ev);
       }
     }
-    // Requests in this batch → sessions already stored.
-    for (const r of requests) {
+
+    // Requests of this batch → sessions already stored.
+    if (requests.length) {
+      const ips = [...new Set(requests.map((r) => r.ip))];
+      const from = Math.min(...requests.map((r) => r.t)) - HOUR, to = Math.max(...requests.map((r) => r.t)) + HOUR;
       // Session records are stamped with the session's log time (its end): look an hour either way.
-      const page = await this.store.searchRecords({ sourceIp: r.ip, from: new Date(r.t - 3_600_000).toISOString(), to: new Date(r.t + 3_600_000).toISOString(), recordType: 'session', limit: 100 });
-      const cands: StoredEvent[] = [];
-      for (const rec of page.records) {
-        const evs = await this.store.getEvents(rec.auditmesh.members.filter((m) => m.source === 'panos').map((m) => m.event_id));
-        for (const e of evs.values()) {
-          const start = e.join.startMs ?? Date.parse(e.timestamp);
-          if (r.t >= start - w && r.t <= (e.join.endMs ?? start) + w) cands.push(e);
-        }
+      const recs = await this.store.findRecordsByIps({ ips, from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'session', limit: 10_000 });
+      const ids = recs.flatMap((r) => r.auditmesh.members.filter((m) => m.source === 'panos').map((m) => m.event_id));
+      const evs = ids.length ? await this.store.getEvents(ids) : new Map<string, StoredEvent>();
+      const byIp = new Map<string, Session[]>();
+      for (const e of evs.values()) {
+        if (!e.join.clientIp) continue;
+        const s = sessionOf(e, w);
+        for (const ip of s.ips) (byIp.get(ip) ?? byIp.set(ip, []).get(ip)!).push(s);
       }
-      if (cands.length) this.choose(r.work, cands, link, ambiguous);
+      for (const r of requests) for (const s of byIp.get(r.ip) ?? []) if (fits(s, r.t)) addCand(r.work, s.ev);
     }
+
+    for (const [work, c] of cands) this.choose(work, [...c.values()], ambiguous);
   }
 
   /** Link the one matching session; several → disambiguate by User-ID vs identity, else record the ambiguity. */
-  private choose(work: Work, cands: StoredEvent[], link: (w: Work, e: StoredEvent) => boolean, ambiguous: Map<string, AmbiguousJoin[]>): void {
+  private choose(work: Work, cands: StoredEvent[], ambiguous: Map<string, AmbiguousJoin[]>): void {
     const already = [...work.linked.keys()].filter((id) => work.members.get(id)?.source === 'panos');
-    const all = [...new Map([...cands, ...already.map((id) => work.members.get(id)!)].map((e) => [e.id, e])).values()];
-    if (all.length === 1) {
-      link(work, all[0]!);
-      return;
-    }
-    const subjects = new Set([...work.members.values()].flatMap((e) => e.claims.filter((c) => c.verdict === 'verified' || c.verdict === 'trusted_upstream').map((c) => canonicalPrincipal(c.subject))));
-    const byUser = all.filter((e) => e.claims.some((c) => c.method === 'firewall_userid' && subjects.has(canonicalPrincipal(c.subject))));
-    if (byUser.length === 1) {
-      for (const id of already) if (id !== byUser[0]!.id) {
+    const all = [...new Map([...cands, ...already.map((id) => work.members.get(id)!)].map((e) => [e.id, e])).values()].filter((e) => !work.owned.has(e.id));
+    const unlinkAll = () => {
+      for (const id of already) {
         work.members.delete(id);
         work.linked.delete(id);
       }
-      link(work, byUser[0]!);
+    };
+    const link = (ev: StoredEvent) => {
+      work.members.set(ev.id, ev);
+      work.linked.set(ev.id, 'address+time');
+    };
+    if (all.length === 1) {
+      link(all[0]!);
       return;
     }
-    // Ambiguous: unlink what was linked by address alone and say so.
-    for (const id of already) {
-      work.members.delete(id);
-      work.linked.delete(id);
+    if (all.length === 0) return;
+    const subjects = new Set([...work.members.values()].filter((e) => work.owned.has(e.id)).flatMap((e) => e.claims.filter((c) => c.verdict === 'verified' || c.verdict === 'trusted_upstream').map((c) => canonicalPrincipal(c.subject))));
+    const byUser = all.filter((e) => e.claims.some((c) => c.method === 'firewall_userid' && subjects.has(canonicalPrincipal(c.subject))));
+    unlinkAll();
+    if (byUser.length === 1) {
+      link(byUser[0]!);
+      return;
     }
+    // Ambiguous: nothing is linked by address alone; the record says so.
     const list = ambiguous.get(work.target) ?? ambiguous.set(work.target, []).get(work.target)!;
     list.push({ event_id: all.map((e) => e.id).sort().join(','), key: 'firewall address+time', candidates: all.length });
   }
+}
+
+interface Session {
+  ev: StoredEvent;
+  ips: string[];
+  from: number;
+  to: number;
+}
+
+function sessionOf(e: StoredEvent, w: number): Session {
+  const start = e.join.startMs ?? tsOf(e);
+  return { ev: e, ips: [e.join.clientIp, e.join.natClientIp].filter((x): x is string => Boolean(x) && x !== '0.0.0.0'), from: start - w, to: (e.join.endMs ?? start) + w };
 }
 
 interface Work {
@@ -364,8 +427,8 @@ function sameRequest(a: StoredEvent, b: StoredEvent): boolean {
 /** The request's client address as the edge saw it: gateway, then mesh (XFF), then app; and its time. */
 function clientOf(events: StoredEvent[]): { ip: string; t: number } | undefined {
   for (const src of ['tyk', 'envoy', 'otlp'] as const) {
-    const e = events.filter((x) => x.source === src && x.join.clientIp).sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp))[0];
-    if (e) return { ip: e.join.clientIp!, t: e.join.startMs ?? Date.parse(e.timestamp) };
+    const e = events.filter((x) => x.source === src && x.join.clientIp).sort((a, b) => tsOf(a) - tsOf(b))[0];
+    if (e) return { ip: e.join.clientIp!, t: e.join.startMs ?? tsOf(e) };
   }
   return undefined;
 }

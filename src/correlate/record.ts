@@ -33,12 +33,31 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Deep copy of plain JSON data (faster than structuredClone for ECS documents). */
+function clone<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(clone) as T;
+  if (isObj(v)) {
+    const out: Record<string, unknown> = {};
+    for (const k in v) out[k] = clone(v[k]);
+    return out as T;
+  }
+  return v;
+}
+
+const tsCache = new WeakMap<object, number>();
+/** Event time in ms (memoized per event object). */
+export function tsOf(e: StoredEvent): number {
+  let t = tsCache.get(e);
+  if (t === undefined) tsCache.set(e, (t = Date.parse(e.timestamp) || 0));
+  return t;
+}
+
 /** Fill `target` with fields of `src` that it does not have yet (first writer wins, deep). */
 function fillMissing(target: Record<string, unknown>, src: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(src)) {
     if (v === undefined || v === null) continue;
     const cur = target[k];
-    if (cur === undefined) target[k] = isObj(v) ? structuredClone(v) : v;
+    if (cur === undefined) target[k] = isObj(v) ? clone(v) : v;
     else if (isObj(cur) && isObj(v)) fillMissing(cur, v);
   }
 }
@@ -50,7 +69,7 @@ function ordered(events: StoredEvent[], group: string): StoredEvent[] {
     const pa = prio.indexOf(a.source), pb = prio.indexOf(b.source);
     if (pa !== pb) return pa - pb;
     // Within a layer prefer the outermost hop: server spans / inbound entries that started first.
-    return (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id);
+    return tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   });
 }
 
@@ -66,7 +85,7 @@ export interface BuildInput {
 
 /** Build the unified record from its member events. Pure: same members → same content. */
 export function buildRecord(inp: BuildInput): AuditRecord {
-  const events = [...inp.events].sort((a, b) => (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id));
+  const events = [...inp.events].sort((a, b) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const doc: Record<string, unknown> = {};
   const groups = new Set<string>();
   for (const e of events) for (const k of Object.keys(e.ecs)) if (!RECORD_OWNED.has(k)) groups.add(k);
@@ -74,7 +93,7 @@ export function buildRecord(inp: BuildInput): AuditRecord {
     for (const e of ordered(events, g)) {
       const v = e.ecs[g];
       if (v === undefined || v === null) continue;
-      if (doc[g] === undefined) doc[g] = isObj(v) ? structuredClone(v) : v;
+      if (doc[g] === undefined) doc[g] = isObj(v) ? clone(v) : v;
       else if (isObj(doc[g]) && isObj(v)) fillMissing(doc[g] as Record<string, unknown>, v);
     }
   }
@@ -96,14 +115,14 @@ export function buildRecord(inp: BuildInput): AuditRecord {
 
   // event.*: a single-event record keeps the event's own classification; a request gets ours.
   const event: Ecs = {};
-  if (events.length === 1) Object.assign(event, structuredClone(events[0]!.ecs.event ?? {}));
+  if (events.length === 1) Object.assign(event, clone(events[0]!.ecs.event ?? {}));
   else {
     const edge = ordered(events, 'http')[0]!;
-    Object.assign(event, structuredClone((edge.ecs.event as Ecs | undefined) ?? {}));
+    Object.assign(event, clone((edge.ecs.event as Ecs | undefined) ?? {}));
   }
-  const starts = events.map((e) => Date.parse(e.timestamp)).filter((n) => Number.isFinite(n));
+  const starts = events.map(tsOf).filter((n) => n > 0);
   const start = starts.length ? Math.min(...starts) : Date.parse(inp.now.toISOString());
-  const ends = events.map((e) => e.join.endMs ?? Date.parse(e.timestamp)).filter((n) => Number.isFinite(n));
+  const ends = events.map((e) => e.join.endMs ?? tsOf(e)).filter((n) => n > 0);
   const end = ends.length ? Math.max(...ends) : start;
   event.kind = (event.kind as string | undefined) ?? 'event';
   if (events.length > 1) {
@@ -120,7 +139,7 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   const identity = resolveIdentity(events.flatMap((e) => e.claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id }))));
   const user: Ecs = {};
   const evUser = events.length === 1 ? (events[0]!.ecs.user as Ecs | undefined) : undefined;
-  if (evUser) Object.assign(user, structuredClone(evUser));
+  if (evUser) Object.assign(user, clone(evUser));
   if (identity.subject) {
     user.id = identity.subject;
     const best = identity.claims.find((c) => c.subject === identity.subject && c.method === identity.method);

@@ -125,6 +125,11 @@ export interface AuditStore {
   /** Durably apply a batch (idempotent: replaying it changes nothing). Resolves when acknowledged. */
   write(batch: WriteBatch): Promise<void>;
   searchRecords(q: RecordQuery): Promise<RecordPage>;
+  /**
+   * Correlation support: records of one type whose `source.ip` is any of `ips`, with @timestamp in
+   * [from, to). At most `limit` records, any order. Must see writes acknowledged earlier (no refresh lag).
+   */
+  findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]>;
   /** Records and source events of one trace, events in time order. */
   getTrace(traceId: string): Promise<{ records: AuditRecord[]; events: StoredEvent[] }>;
   listDeadLetters(q: DeadLetterQuery): Promise<{ deadLetters: DeadLetter[]; nextCursor?: string }>;

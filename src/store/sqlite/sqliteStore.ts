@@ -153,8 +153,11 @@ export class SqliteStore implements AuditStore {
     if (q.recordType) { where.push('record_type = @recordType'); args.recordType = q.recordType; }
     if (q.source) { where.push("(',' || sources || ',') LIKE @source ESCAPE '\\'"); args.source = `%,${likeEscape(q.source)},%`; }
     if (q.text) {
-      where.push("(lower(coalesce(path,'')) LIKE @text ESCAPE '\\' OR lower(coalesce(user_agent,'')) LIKE @text ESCAPE '\\')");
-      args.text = `%${likeEscape(q.text.toLowerCase())}%`;
+      // instr(), not LIKE: no pattern syntax to escape, and LIKE stops reading its pattern at a NUL
+      // character ('e\0x' would act as '%e'). ASCII case folding only, like SQLite's lower() and
+      // Elasticsearch's case_insensitive wildcard (JS toLowerCase() would also fold 'Ä').
+      where.push("(instr(lower(coalesce(path,'')), @text) > 0 OR instr(lower(coalesce(user_agent,'')), @text) > 0)");
+      args.text = asciiLower(q.text);
     }
     if (q.cursor) {
       const c = decodeCursor(q.cursor);
@@ -171,6 +174,20 @@ export class SqliteStore implements AuditStore {
     const last = page[page.length - 1];
     const out: RecordPage = { records: page.map((r) => JSON.parse(r.doc) as AuditRecord) };
     if (more && last) out.nextCursor = encodeCursor({ ts: last.ts, id: last.id });
+    return out;
+  }
+
+  async findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]> {
+    const out: AuditRecord[] = [];
+    const from = Date.parse(q.from), to = Date.parse(q.to);
+    // Chunked IN lists keep every statement under SQLite's variable limit.
+    for (let i = 0; i < q.ips.length && out.length < q.limit; i += 500) {
+      const chunk = q.ips.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`SELECT doc FROM records WHERE source_ip IN (${chunk.map(() => '?').join(',')}) AND record_type = ? AND ts >= ? AND ts < ? LIMIT ?`)
+        .all(...chunk, q.recordType, from, to, q.limit - out.length) as { doc: string }[];
+      for (const r of rows) out.push(JSON.parse(r.doc) as AuditRecord);
+    }
     return out;
   }
 
@@ -216,6 +233,10 @@ export class SqliteStore implements AuditStore {
     const c = (t: string) => (this.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
     return { records: c('records'), events: c('events'), deadLetters: c('dead_letters') };
   }
+}
+
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 function likeEscape(s: string): string {

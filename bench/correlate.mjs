@@ -1,0 +1,109 @@
+// Benchmark: correlation throughput on one core (Correlator + embedded store), and memory for
+// 100k requests open at once.
+// Build first (npm run build), then: node --expose-gc bench/correlate.mjs [requests] [batchEvents]
+//
+// Each request has 4 events across the layers: a Tyk record (trace id from raw_request), an Envoy
+// access log (trace id + x-request-id + client address), and two OTLP spans; every 4th request also
+// has a firewall session linked by address and time. Events are pre-built ParsedEvents, so this
+// measures correlation (keys, union, store lookups, record build) and the store write, not parsing.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { Correlator } = require('../dist/correlate/correlator.js');
+const { SqliteStore } = require('../dist/store/sqlite/sqliteStore.js');
+
+const REQUESTS = Number(process.argv[2] ?? 50_000);
+const BATCH = Number(process.argv[3] ?? 4_000);
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+const hex = (n, w) => n.toString(16).padStart(w, '0').slice(-w);
+
+function eventsOf(i) {
+  const t = T0 + i * 20;
+  const traceId = hex(i + 1, 32);
+  const ip = `198.18.${(i >> 8) & 255}.${i & 255}`;
+  const common = { clientIp: ip, method: 'GET', path: `/api/orders/${i % 1000}`, startMs: t, endMs: t + 15 };
+  const ecs = (extra) => ({ url: { path: common.path }, http: { request: { method: 'GET' }, response: { status_code: 200 } }, source: { ip }, ...extra });
+  const ref = (source, n) => ({ source, topic: source, partition: 0, offset: String(i * 4 + n) });
+  const ts = new Date(t).toISOString();
+  const evs = [
+    { id: `g${i}`, source: 'tyk', kind: 'analytics', timestamp: ts, ecs: ecs({ tyk: { api_id: 'orders' } }), join: { ...common, traceId }, claims: [{ method: 'tyk_key', subject: `user${i % 500}`, source: 'tyk', strength: 'gateway', verdict: 'unverifiable' }], ref: ref('tyk', 0) },
+    { id: `e${i}`, source: 'envoy', kind: 'access_log', timestamp: ts, ecs: ecs({}), join: { ...common, traceId, requestId: `req-${i}` }, claims: [{ method: 'spiffe', subject: 'spiffe://cluster.local/ns/gw/sa/tyk', source: 'envoy', strength: 'mtls', verdict: 'trusted_upstream' }], ref: ref('envoy', 1) },
+    { id: `s${i}a`, source: 'otlp', kind: 'span', timestamp: ts, ecs: ecs({ service: { name: 'orders' }, trace: { id: traceId } }), join: { ...common, traceId, spanId: hex(i * 2 + 1, 16) }, claims: [{ method: 'otel_enduser', subject: `user${i % 500}`, source: 'otlp', strength: 'asserted', verdict: 'unverifiable' }], ref: ref('otlp', 2) },
+    { id: `s${i}b`, source: 'otlp', kind: 'span', timestamp: ts, ecs: { service: { name: 'payments' }, trace: { id: traceId } }, join: { traceId, spanId: hex(i * 2 + 2, 16), parentSpanId: hex(i * 2 + 1, 16), startMs: t + 2, endMs: t + 9 }, claims: [], ref: ref('otlp', 3) },
+  ];
+  if (i % 4 === 0) {
+    evs.push({ id: `f${i}`, source: 'panos', kind: 'traffic', timestamp: new Date(t + 2000).toISOString(), ecs: { source: { ip }, rule: { name: 'allow-api' }, observer: { serial_number: 'fw1' } }, join: { clientIp: ip, clientPort: 40000 + (i % 20000), sessionId: String(i), startMs: t - 50, endMs: t + 2000 }, claims: [], ref: ref('panos', 4) });
+  }
+  return evs;
+}
+
+async function run() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-corr-'));
+  const store = new SqliteStore(dir);
+  await store.init();
+  const corr = new Correlator(store, undefined, { maxMembersPerRecord: 1000, joinWindowMs: 5000 });
+  let events = 0, correlateMs = 0, writeMs = 0;
+  let batch = [];
+  const flush = async () => {
+    const a = performance.now();
+    const out = await corr.correlate(batch);
+    const b = performance.now();
+    await store.write({ ...out, deadLetters: [] });
+    const c = performance.now();
+    correlateMs += b - a;
+    writeMs += c - b;
+    events += batch.length;
+    batch = [];
+  };
+  const t0 = performance.now();
+  for (let i = 0; i < REQUESTS; i++) {
+    batch.push(...eventsOf(i));
+    if (batch.length >= BATCH) await flush();
+  }
+  if (batch.length) await flush();
+  const total = performance.now() - t0;
+  const counts = store.counts();
+  await store.close();
+
+  if (process.argv[4] === 'nomem') { console.log(JSON.stringify({ events, correlate_events_per_s: Math.round(events / (correlateMs / 1000)), end_to_end_events_per_s: Math.round(events / (total / 1000)) })); return; }
+  // Memory for 100k open requests: every request's events in one batch, correlated at once.
+  global.gc?.();
+  const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-corr-mem-'));
+  const store2 = new SqliteStore(dir2);
+  await store2.init();
+  const corr2 = new Correlator(store2, undefined, { maxMembersPerRecord: 1000, joinWindowMs: 5000 });
+  const open = [];
+  for (let i = 0; i < 100_000; i++) open.push(...eventsOf(REQUESTS + i));
+  global.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  let peak = before;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 5);
+  const out = await corr2.correlate(open);
+  peak = Math.max(peak, process.memoryUsage().heapUsed);
+  clearInterval(timer);
+  const held = process.memoryUsage().heapUsed - before;
+  await store2.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(dir2, { recursive: true, force: true });
+
+  const result = {
+    requests: REQUESTS,
+    events,
+    records: counts.records,
+    batch_events: BATCH,
+    correlate_events_per_s: Math.round(events / (correlateMs / 1000)),
+    end_to_end_events_per_s: Math.round(events / (total / 1000)),
+    store_write_share: +(writeMs / total).toFixed(2),
+    mem_100k_open_requests_mb: { peak_heap_growth: Math.round((peak - before) / 1048576), result_held: Math.round(held / 1048576), records: out.records.length },
+    node: process.version,
+    cpu: os.cpus()[0]?.model,
+  };
+  console.log(JSON.stringify(result));
+}
+run().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
