@@ -115,6 +115,8 @@ export function setPath(doc: Record<string, unknown>, path: string, value: unkno
   if (value === undefined || value === null || value === '' || value === '-') return;
   if (typeof value === 'number' && Number.isNaN(value)) return;
   const keys = path.split('.');
+  // Never let a key taken from input reach the prototype chain.
+  if (keys.some((k) => k === '__proto__' || k === 'constructor' || k === 'prototype')) return;
   let cur: Record<string, unknown> = doc;
   for (let i = 0; i < keys.length - 1; i++) {
     const k = keys[i]!;
