@@ -41,7 +41,9 @@ const recordsQuery = z
     source: z.enum(SOURCE_TYPES as [SourceType, ...SourceType[]]).optional(),
     type: z.enum(['request', 'session', 'event']).optional(),
     q: z.string().min(1).max(256).optional(),
-    limit: z.coerce.number().int().min(1, 'must be between 1 and 1000').max(1000, 'must be between 1 and 1000').default(100),
+    limit: z.coerce.number().int().min(1, 'must be between 1 and 1000').max(1000, 'must be between 1 and 1000').optional(),
+    /** Elasticsearch's name for the page size, accepted as an alias of `limit`. */
+    size: z.coerce.number().int().min(1, 'must be between 1 and 1000').max(1000, 'must be between 1 and 1000').optional(),
     cursor: z.string().max(512).optional(),
   })
   .strict();
@@ -92,7 +94,11 @@ export function createApp(deps: ApiDeps): express.Express {
       res.status(400).json({ error: 'bad_request', message: 'from must be before to' });
       return;
     }
-    const q: RecordQuery = { limit: v.limit };
+    if (v.limit !== undefined && v.size !== undefined && v.limit !== v.size) {
+      res.status(400).json({ error: 'bad_request', message: 'limit and size are the same parameter; give one (or equal values)' });
+      return;
+    }
+    const q: RecordQuery = { limit: v.limit ?? v.size ?? 100 };
     if (v.from) q.from = new Date(v.from).toISOString();
     if (v.to) q.to = new Date(v.to).toISOString();
     if (v['trace.id']) q.traceId = normTrace(v['trace.id']);
