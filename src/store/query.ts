@@ -5,7 +5,9 @@ import { getPath } from '../parsers/common';
  * Shared query semantics of both stores, so they give the same answers:
  * - order: newest first by `@timestamp`, ties by record id descending;
  * - time range: `from` inclusive, `to` exclusive;
- * - `text`: case-insensitive substring of url.path or user_agent.original (plain text, never query syntax);
+ * - `text`: substring of url.path or user_agent.original, case-insensitive for ASCII letters only (other
+ *   characters match exactly; SQLite LIKE and Lucene's case_insensitive fold ASCII only), plain text, never
+ *   query syntax: `%`, `_`, `*`, `?`, `\`, quotes are literal characters;
  * - cursor: opaque, encodes the sort values of the last record of the page.
  */
 export interface Cursor {

@@ -1,0 +1,619 @@
+/// <reference types="jest" />
+/**
+ * Behaviour every AuditStore engine must show, with identical answers (SqliteStore and
+ * ElasticsearchStore both run it). Fixtures are hand-built records, events and dead letters.
+ *
+ * Usage (in a *.test.ts / *.int.test.ts):
+ *   storeContract('sqlite', async () => new SqliteStore(tmpDir()), async (s) => { await s.close(); rm(...) });
+ *
+ * `makeStore` returns a fresh, EMPTY, not yet initialized store for every test; the suite calls
+ * `init()`. `cleanup` (default: `close()`) must close the store and may delete its data.
+ */
+import type { DeadLetter, SourceType, Verdict } from '../model/events';
+import type { AuditRecord, AuditStore, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
+import { PipelineError } from '../errors';
+
+// ---- fixtures ------------------------------------------------------------------------------
+
+export interface RecordSpec {
+  id: string;
+  ts: string;
+  traceId?: string;
+  userId?: string;
+  sourceIp?: string;
+  verdict?: Verdict;
+  service?: string;
+  method?: string;
+  status?: number;
+  outcome?: 'success' | 'failure' | 'unknown';
+  sources?: SourceType[];
+  recordType?: 'request' | 'session' | 'event';
+  path?: string;
+  userAgent?: string;
+}
+
+/** A unified record with the ECS fields the search API filters on. */
+export function makeRecord(s: RecordSpec): AuditRecord {
+  const sources = s.sources ?? ['envoy'];
+  const r: AuditRecord = {
+    '@timestamp': s.ts,
+    event: { kind: 'event', category: ['web', 'network'], dataset: 'auditmesh.audit', ...(s.outcome ? { outcome: s.outcome } : {}) },
+    auditmesh: {
+      record_id: s.id,
+      record_type: s.recordType ?? 'request',
+      sources,
+      members: sources.map((source, i) => ({
+        event_id: `${s.id}-m${i}`,
+        source,
+        kind: source === 'panos' ? 'traffic' : 'access_log',
+        timestamp: s.ts,
+        ref: { source, topic: `${source}-logs`, partition: 0, offset: String(100 + i) },
+        joined_by: i === 0 ? 'self' : 'trace.id',
+      })),
+      member_count: sources.length,
+      keys: s.traceId ? [`t:${s.traceId}`] : [`x:${s.id}`],
+      identity: { verdict: s.verdict ?? 'no_token', verified: s.verdict === 'verified', claims: [], mismatch: false, ...(s.userId ? { subject: s.userId } : {}) },
+      version: 1,
+      updated_at: s.ts,
+    },
+  };
+  if (s.traceId) r.trace = { id: s.traceId };
+  if (s.userId) r.user = { id: s.userId, name: s.userId };
+  if (s.sourceIp) r.source = { ip: s.sourceIp, port: 51514 };
+  if (s.service) r.service = { name: s.service };
+  if (s.method !== undefined || s.status !== undefined) {
+    const http: Record<string, unknown> = {};
+    if (s.method !== undefined) http.request = { method: s.method };
+    if (s.status !== undefined) http.response = { status_code: s.status };
+    r.http = http;
+  }
+  if (s.path !== undefined) r.url = { path: s.path };
+  if (s.userAgent !== undefined) r.user_agent = { original: s.userAgent };
+  return r;
+}
+
+export function makeEvent(id: string, recordId: string, ts: string, source: SourceType = 'envoy', traceId?: string): StoredEvent {
+  return {
+    id,
+    source,
+    kind: source === 'otlp' ? 'span' : 'access_log',
+    timestamp: ts,
+    ecs: { '@timestamp': ts, event: { kind: 'event' }, ...(traceId ? { trace: { id: traceId } } : {}) },
+    join: traceId ? { traceId } : {},
+    claims: [],
+    ref: { source, topic: `${source}-logs`, partition: 1, offset: id.length.toString() },
+    recordId,
+  };
+}
+
+export function makeDeadLetter(id: string, ts: string, reason = 'bad input'): DeadLetter {
+  return {
+    id,
+    timestamp: ts,
+    ref: { source: 'tyk', topic: 'tyk-analytics', partition: 0, offset: '7' },
+    code: 'invalid_json',
+    reason,
+    stage: 'parse',
+    originalBase64: Buffer.from(`{not json ${id}`).toString('base64'),
+    originalBytes: 11 + id.length,
+  };
+}
+
+export function batchOf(b: Partial<WriteBatch>): WriteBatch {
+  return { events: [], records: [], keys: [], deletedRecords: [], deadLetters: [], ...b };
+}
+
+const at = (base: string, plusMs: number): string => new Date(Date.parse(base) + plusMs).toISOString();
+const idsOf = (rs: AuditRecord[]): string[] => rs.map((r) => r.auditmesh.record_id);
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+
+/** Newest first, ties by id descending (ids are ASCII, so JS order = byte order). */
+const newestFirst = (a: AuditRecord, b: AuditRecord) =>
+  Date.parse(b['@timestamp']) - Date.parse(a['@timestamp']) || (a.auditmesh.record_id < b.auditmesh.record_id ? 1 : a.auditmesh.record_id > b.auditmesh.record_id ? -1 : 0);
+
+const BASE = '2024-05-10T10:00:00.000Z';
+
+/** The search corpus: one record per second from BASE, r01 oldest. */
+export const CORPUS: RecordSpec[] = [
+  { id: 'r01', ts: at(BASE, 0), traceId: 'aa000000000000000000000000000001', userId: 'alice', sourceIp: '10.0.0.1', verdict: 'verified', service: 'checkout', method: 'GET', status: 200, outcome: 'success', sources: ['envoy', 'otlp'], path: '/api/orders/42', userAgent: 'Mozilla/5.0 Firefox/125.0' },
+  { id: 'r02', ts: at(BASE, 1000), traceId: 'aa000000000000000000000000000002', userId: 'bob', sourceIp: '10.0.0.2', verdict: 'invalid_signature', service: 'checkout', method: 'POST', status: 401, outcome: 'failure', sources: ['tyk'], path: '/api/login', userAgent: 'curl/8.5.0' },
+  { id: 'r03', ts: at(BASE, 2000), traceId: 'aa000000000000000000000000000003', userId: 'alice', sourceIp: '2001:db8::1', verdict: 'expired', service: 'catalog', method: 'get', status: 503, outcome: 'failure', sources: ['envoy'], path: '/catalog/100%_off', userAgent: 'okhttp/4.12.0' },
+  { id: 'r04', ts: at(BASE, 3000), sourceIp: '192.168.1.5', verdict: 'no_token', outcome: 'success', sources: ['panos'], recordType: 'session' },
+  { id: 'r05', ts: at(BASE, 4000), userId: 'carol', sourceIp: '192.168.1.6', verdict: 'unverifiable', outcome: 'unknown', sources: ['panos'], recordType: 'event' },
+  { id: 'r06', ts: at(BASE, 5000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: '/files/a_b.txt' },
+  { id: 'r07', ts: at(BASE, 6000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: '/files/a*b' },
+  { id: 'r08', ts: at(BASE, 7000), service: 'files', method: 'PUT', status: 201, outcome: 'success', path: '/q/"quoted"/x' },
+  { id: 'r09', ts: at(BASE, 8000), service: 'files', method: 'GET', status: 404, outcome: 'failure', path: '/dir\\sub' },
+  { id: 'r10', ts: at(BASE, 9000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: '/fn(1)' },
+  { id: 'r11', ts: at(BASE, 10000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: '/ärger/Straße', userAgent: 'Agent/ÄÖÜ' },
+  { id: 'r12', ts: at(BASE, 11000), service: 'files', method: 'DELETE', status: 204, outcome: 'success', path: '/files/axb' },
+  { id: 'r13', ts: at(BASE, 12000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: "/it's/here" },
+  { id: 'r14', ts: at(BASE, 13000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: '/files/a%b', userAgent: 'MOZILLA-compatible bot' },
+];
+
+// ---- the suite -----------------------------------------------------------------------------
+
+export function storeContract(name: string, makeStore: () => Promise<AuditStore>, cleanup?: (s: AuditStore) => Promise<void>): void {
+  describe(`store contract: ${name}`, () => {
+    let store: AuditStore;
+    const open = async (): Promise<AuditStore> => {
+      const s = await makeStore();
+      await s.init();
+      return s;
+    };
+    const dispose = async (s: AuditStore): Promise<void> => (cleanup ? cleanup(s) : s.close());
+    /** A fresh, empty store for every test of the enclosing describe. */
+    const freshStorePerTest = () => {
+      beforeEach(async () => {
+        store = await open();
+      });
+      afterEach(async () => {
+        if (store) await dispose(store);
+      });
+    };
+    /** One store for all tests of the enclosing describe, seeded once (the tests only read). */
+    const sharedStore = (seed: (s: AuditStore) => Promise<void>) => {
+      let shared: AuditStore | undefined;
+      beforeAll(async () => {
+        shared = await open();
+        await seed(shared);
+        await shared.refresh();
+      });
+      beforeEach(() => {
+        store = shared!;
+      });
+      afterAll(async () => {
+        if (shared) await dispose(shared);
+      });
+    };
+
+    const search = async (q: Partial<RecordQuery>): Promise<string[]> => idsOf((await store.searchRecords({ limit: 1000, ...q })).records);
+
+    describe('lifecycle', () => {
+      freshStorePerTest();
+
+      it('answers ping once initialized', async () => {
+        expect(await store.ping()).toBe(true);
+      });
+    });
+
+    describe('reads by id', () => {
+      freshStorePerTest();
+
+      it('reads back records, events and keys right after the write, without a refresh', async () => {
+        const a = makeRecord(CORPUS[0]!);
+        const b = makeRecord(CORPUS[1]!);
+        const e1 = makeEvent('ev-1', 'r01', at(BASE, 10), 'envoy', 'aa000000000000000000000000000001');
+        const e2 = makeEvent('ev-2', 'r01', at(BASE, 20), 'otlp', 'aa000000000000000000000000000001');
+        const e3 = makeEvent('ev-3', 'r02', at(BASE, 1000), 'tyk');
+        await store.write(batchOf({ records: [a, b], events: [e1, e2, e3], keys: [['t:aa000000000000000000000000000001', 'r01'], ['r:req-2', 'r02']] }));
+
+        const recs = await store.getRecords(['r01', 'r02', 'nope']);
+        expect([...recs.keys()].sort()).toEqual(['r01', 'r02']);
+        expect(recs.get('r01')).toEqual(a);
+        expect(recs.get('r02')).toEqual(b);
+        const evs = await store.getEvents(['ev-3', 'ev-1', 'ev-2', 'ev-missing']);
+        expect([...evs.keys()].sort()).toEqual(['ev-1', 'ev-2', 'ev-3']);
+        expect(evs.get('ev-2')).toEqual(e2);
+        const keys = await store.lookupKeys(['r:req-2', 't:aa000000000000000000000000000001', 'r:unknown', 'r:req-2']);
+        expect(Object.fromEntries(keys)).toEqual({ 'r:req-2': 'r02', 't:aa000000000000000000000000000001': 'r01' });
+      });
+
+      it('returns empty maps for empty and unknown input', async () => {
+        expect((await store.getRecords([])).size).toBe(0);
+        expect((await store.getEvents(['x'])).size).toBe(0);
+        expect((await store.lookupKeys([])).size).toBe(0);
+        expect((await store.lookupKeys(['t:none'])).size).toBe(0);
+      });
+
+      it('handles keys that are long or contain any character', async () => {
+        const long = `r:${'x'.repeat(600)}`;
+        const odd = 'a:10.0.0.1|443|GET|/p?q="1"&r=\\/#frag ünïcode';
+        await store.write(batchOf({ records: [makeRecord(CORPUS[0]!)], keys: [[long, 'r01'], [odd, 'r01'], ['#hash-like', 'r01']] }));
+        expect(Object.fromEntries(await store.lookupKeys([long, odd, '#hash-like', `r:${'x'.repeat(599)}`]))).toEqual({ [long]: 'r01', [odd]: 'r01', '#hash-like': 'r01' });
+      });
+
+      it('points a key at the record of its latest write', async () => {
+        await store.write(batchOf({ records: [makeRecord(CORPUS[0]!)], keys: [['t:k', 'r01']] }));
+        await store.write(batchOf({ records: [makeRecord(CORPUS[1]!)], keys: [['t:k', 'r02']] }));
+        expect((await store.lookupKeys(['t:k'])).get('t:k')).toBe('r02');
+      });
+    });
+
+    describe('writes', () => {
+      freshStorePerTest();
+
+      it('is idempotent: replaying a batch changes nothing', async () => {
+        const recs = CORPUS.slice(0, 3).map(makeRecord);
+        const evs = [makeEvent('ev-1', 'r01', at(BASE, 1), 'envoy', 'aa000000000000000000000000000001'), makeEvent('ev-2', 'r01', at(BASE, 2), 'otlp', 'aa000000000000000000000000000001')];
+        const batch = batchOf({ records: recs, events: evs, keys: [['t:aa000000000000000000000000000001', 'r01']], deadLetters: [makeDeadLetter('dl-1', at(BASE, 5))] });
+        await store.write(batch);
+        await store.refresh();
+        const before = {
+          search: await store.searchRecords({ limit: 100 }),
+          trace: await store.getTrace('aa000000000000000000000000000001'),
+          dls: await store.listDeadLetters({ limit: 100 }),
+          recs: await store.getRecords(['r01', 'r02', 'r03']),
+        };
+        await store.write(batch);
+        await store.write(batch);
+        await store.refresh();
+        expect(await store.searchRecords({ limit: 100 })).toEqual(before.search);
+        expect(before.search.records).toHaveLength(3);
+        expect(await store.getTrace('aa000000000000000000000000000001')).toEqual(before.trace);
+        expect(before.trace.events).toHaveLength(2);
+        expect(await store.listDeadLetters({ limit: 100 })).toEqual(before.dls);
+        expect(before.dls.deadLetters).toHaveLength(1);
+        expect(await store.getRecords(['r01', 'r02', 'r03'])).toEqual(before.recs);
+      });
+
+      it('accepts an empty batch', async () => {
+        await store.write(batchOf({}));
+        await store.refresh();
+        expect((await store.searchRecords({ limit: 10 })).records).toEqual([]);
+      });
+
+      it('replaces an amended record everywhere, even when its @timestamp moves to another day', async () => {
+        const v1 = makeRecord({ id: 'am1', ts: '2024-05-11T08:00:00.000Z', userId: 'first', traceId: 'bb000000000000000000000000000001', path: '/v1' });
+        await store.write(batchOf({ records: [v1] }));
+        await store.refresh();
+        const v2 = makeRecord({ id: 'am1', ts: '2024-05-09T23:59:59.000Z', userId: 'second', traceId: 'bb000000000000000000000000000001', path: '/v2' });
+        v2.auditmesh.version = 2;
+        await store.write(batchOf({ records: [v2] }));
+        expect((await store.getRecords(['am1'])).get('am1')).toEqual(v2);
+        await store.refresh();
+        expect(await search({})).toEqual(['am1']);
+        expect(await search({ userId: 'first' })).toEqual([]);
+        expect(await search({ userId: 'second' })).toEqual(['am1']);
+        expect(await search({ text: 'v1' })).toEqual([]);
+        expect(await search({ from: '2024-05-11T00:00:00.000Z' })).toEqual([]);
+        expect(await search({ from: '2024-05-09T00:00:00.000Z', to: '2024-05-10T00:00:00.000Z' })).toEqual(['am1']);
+        expect((await store.searchRecords({ limit: 10 })).records[0]).toEqual(v2);
+        expect(idsOf((await store.getTrace('bb000000000000000000000000000001')).records)).toEqual(['am1']);
+      });
+
+      it('keeps the last version when a batch carries the same record twice', async () => {
+        const v1 = makeRecord({ id: 'dup', ts: at(BASE, 0), path: '/one' });
+        const v2 = makeRecord({ id: 'dup', ts: at(BASE, 5), path: '/two' });
+        await store.write(batchOf({ records: [v1, v2] }));
+        expect((await store.getRecords(['dup'])).get('dup')).toEqual(v2);
+        await store.refresh();
+        expect(await search({})).toEqual(['dup']);
+      });
+
+      it('removes deletedRecords from reads, search and traces, and moves their events to the surviving record', async () => {
+        const trace = 'cc000000000000000000000000000001';
+        const a = makeRecord({ id: 'ma', ts: at(BASE, 1000), traceId: trace, userId: 'u1' });
+        const b = makeRecord({ id: 'mb', ts: at(BASE, 2000), traceId: trace, userId: 'u2' });
+        const ea = makeEvent('ev-a', 'ma', at(BASE, 1000), 'envoy', trace);
+        const eb = makeEvent('ev-b', 'mb', at(BASE, 2000), 'otlp', trace);
+        await store.write(batchOf({ records: [a, b], events: [ea, eb], keys: [['t:a', 'ma'], ['t:b', 'mb']] }));
+        await store.refresh();
+        expect(await search({ traceId: trace })).toEqual(['mb', 'ma']);
+
+        const merged = makeRecord({ id: 'ma', ts: at(BASE, 1000), traceId: trace, userId: 'u1', sources: ['envoy', 'otlp'] });
+        await store.write(batchOf({ records: [merged], events: [{ ...eb, recordId: 'ma' }], keys: [['t:a', 'ma'], ['t:b', 'ma']], deletedRecords: ['mb'] }));
+        expect([...(await store.getRecords(['ma', 'mb'])).keys()]).toEqual(['ma']);
+        expect((await store.getEvents(['ev-b'])).get('ev-b')?.recordId).toBe('ma');
+        expect(Object.fromEntries(await store.lookupKeys(['t:a', 't:b']))).toEqual({ 't:a': 'ma', 't:b': 'ma' });
+        await store.refresh();
+        expect(await search({ traceId: trace })).toEqual(['ma']);
+        expect(await search({ userId: 'u2' })).toEqual([]);
+        const t = await store.getTrace(trace);
+        expect(idsOf(t.records)).toEqual(['ma']);
+        expect(t.events.map((e) => [e.id, e.recordId])).toEqual([['ev-a', 'ma'], ['ev-b', 'ma']]);
+      });
+
+      it('applies deletes before upserts: a record deleted and written in one batch is kept', async () => {
+        const a = makeRecord(CORPUS[0]!);
+        await store.write(batchOf({ records: [a] }));
+        await store.write(batchOf({ records: [a], deletedRecords: ['r01', 'never-existed'] }));
+        expect((await store.getRecords(['r01'])).get('r01')).toEqual(a);
+        await store.refresh();
+        expect(await search({})).toEqual(['r01']);
+      });
+
+      it('ignores deletes of unknown records', async () => {
+        await store.write(batchOf({ deletedRecords: ['ghost-1', 'ghost-2'] }));
+        await store.refresh();
+        expect(await search({})).toEqual([]);
+      });
+    });
+
+    describe('records by source ip (correlation support)', () => {
+      freshStorePerTest();
+
+      const T = '2024-05-12T08:00:00.000Z';
+      const byIp = (ips: string[], from: string, to: string, recordType: 'request' | 'session' = 'request', limit = 100) =>
+        store.findRecordsByIps({ ips, from, to, recordType, limit }).then((rs) => idsOf(rs).sort());
+      const seed = () =>
+        store.write(
+          batchOf({
+            records: [
+              makeRecord({ id: 'ipA', ts: at(T, 0), sourceIp: '10.1.0.1' }),
+              makeRecord({ id: 'ipB', ts: at(T, 1000), sourceIp: '10.1.0.2' }),
+              makeRecord({ id: 'ipC', ts: at(T, 2000), sourceIp: '10.1.0.1', recordType: 'session', sources: ['panos'] }),
+              makeRecord({ id: 'ipD', ts: at(T, 3000), sourceIp: '10.1.0.3' }),
+              makeRecord({ id: 'ipE', ts: at(T, 10_000), sourceIp: '10.1.0.1' }),
+              makeRecord({ id: 'ipF', ts: at(T, 4000), sourceIp: 'fd00::1' }),
+            ],
+          }),
+        );
+
+      it('finds records of one type by any of several source ips in [from, to), right after the write (no refresh)', async () => {
+        await seed();
+        expect(await byIp(['10.1.0.1', '10.1.0.2'], T, at(T, 10_000))).toEqual(['ipA', 'ipB']);
+        expect(await byIp(['10.1.0.1', '10.1.0.2'], at(T, 1000), at(T, 10_001))).toEqual(['ipB', 'ipE']);
+        expect(await byIp(['10.1.0.1'], T, at(T, 10_000), 'session')).toEqual(['ipC']);
+        expect(await byIp(['fd00::1', '10.9.9.9'], T, at(T, 60_000))).toEqual(['ipF']);
+        expect(await byIp([], T, at(T, 60_000))).toEqual([]);
+        expect(await store.findRecordsByIps({ ips: ['10.1.0.1', '10.1.0.2', '10.1.0.3'], from: T, to: at(T, 60_000), recordType: 'request', limit: 2 })).toHaveLength(2);
+      });
+
+      it('sees amendments and deletions right after the write (no refresh)', async () => {
+        await seed();
+        await store.refresh();
+        expect(await byIp(['10.1.0.1'], T, at(T, 60_000))).toEqual(['ipA', 'ipE']);
+        await store.write(batchOf({ records: [makeRecord({ id: 'ipA', ts: at(T, 0), sourceIp: '10.1.0.7' })], deletedRecords: ['ipE'] }));
+        expect(await byIp(['10.1.0.1'], T, at(T, 60_000))).toEqual([]);
+        expect(await byIp(['10.1.0.7'], T, at(T, 60_000))).toEqual(['ipA']);
+      });
+    });
+
+    describe('search filters', () => {
+      sharedStore((s) => s.write(batchOf({ records: CORPUS.map(makeRecord) })));
+      const all = [...CORPUS].reverse().map((r) => r.id);
+
+      it('returns everything newest first without filters', async () => {
+        expect(await search({})).toEqual(all);
+        expect((await store.searchRecords({ limit: 1000 })).records).toEqual([...CORPUS].reverse().map(makeRecord));
+      });
+
+      it('treats `from` as inclusive and `to` as exclusive', async () => {
+        expect(await search({ from: CORPUS[2]!.ts, to: CORPUS[5]!.ts })).toEqual(['r05', 'r04', 'r03']);
+        expect(await search({ from: at(CORPUS[2]!.ts, 1), to: at(CORPUS[5]!.ts, 1) })).toEqual(['r06', 'r05', 'r04']);
+        expect(await search({ from: CORPUS[13]!.ts })).toEqual(['r14']);
+        expect(await search({ to: CORPUS[1]!.ts })).toEqual(['r01']);
+        expect(await search({ from: CORPUS[3]!.ts, to: CORPUS[3]!.ts })).toEqual([]);
+        // Other spellings of the same instants.
+        expect(await search({ from: '2024-05-10T12:00:02+02:00', to: '2024-05-10T10:00:05Z' })).toEqual(['r05', 'r04', 'r03']);
+      });
+
+      it.each<[string, Partial<RecordQuery>, string[]]>([
+        ['trace id', { traceId: 'aa000000000000000000000000000002' }, ['r02']],
+        ['unknown trace id', { traceId: 'ff000000000000000000000000000000' }, []],
+        ['user id', { userId: 'alice' }, ['r03', 'r01']],
+        ['user id (exact, case-sensitive)', { userId: 'Alice' }, []],
+        ['source ip v4', { sourceIp: '10.0.0.1' }, ['r01']],
+        ['source ip v6', { sourceIp: '2001:db8::1' }, ['r03']],
+        ['unknown source ip', { sourceIp: '10.0.0.9' }, []],
+        ['verdict', { verdict: 'verified' }, ['r01']],
+        ['verdict unverifiable', { verdict: 'unverifiable' }, ['r05']],
+        ['service', { service: 'checkout' }, ['r02', 'r01']],
+        ['method (stored in any case)', { method: 'GET' }, ['r14', 'r13', 'r11', 'r10', 'r09', 'r07', 'r06', 'r03', 'r01']],
+        ['method (queried in lower case)', { method: 'post' }, ['r02']],
+        ['status', { status: 401 }, ['r02']],
+        ['status 503', { status: 503 }, ['r03']],
+        ['outcome failure', { outcome: 'failure' }, ['r09', 'r03', 'r02']],
+        ['outcome unknown', { outcome: 'unknown' }, ['r05']],
+        ['source (one of several)', { source: 'otlp' }, ['r01']],
+        ['source panos', { source: 'panos' }, ['r05', 'r04']],
+        ['source tyk', { source: 'tyk' }, ['r02']],
+        ['record type session', { recordType: 'session' }, ['r04']],
+        ['record type event', { recordType: 'event' }, ['r05']],
+        ['several filters at once', { userId: 'alice', method: 'GET', text: 'orders' }, ['r01']],
+        ['filters and a time range', { service: 'files', status: 200, from: CORPUS[6]!.ts, to: CORPUS[12]!.ts }, ['r11', 'r10', 'r07']],
+      ])('filters by %s', async (_label, q, expected) => {
+        expect(await search(q)).toEqual(expected);
+      });
+
+      it.each<[string, string[]]>([
+        ['API', ['r02', 'r01']],
+        ['orders/4', ['r01']],
+        ['mozilla', ['r14', 'r01']],
+        ['CURL/8', ['r02']],
+        ['%', ['r14', 'r03']],
+        ['100%_off', ['r03']],
+        ['_', ['r06', 'r03']],
+        ['a_b', ['r06']],
+        ['a%b', ['r14']],
+        ['*', ['r07']],
+        ['a*b', ['r07']],
+        ['?', []],
+        ['a?b', []],
+        ['"', ['r08']],
+        ['"quoted"', ['r08']],
+        ['\\', ['r09']],
+        ['dir\\sub', ['r09']],
+        ['(', ['r10']],
+        ['fn(1)', ['r10']],
+        ["'", ['r13']],
+        ['ärger', ['r11']],
+        ['RGER/STRA', ['r11']],
+        ['Agent/ÄÖÜ', ['r11']],
+      ])('matches free text %j literally as a case-insensitive substring of url.path or user_agent.original', async (text, expected) => {
+        expect(await search({ text })).toEqual(expected);
+      });
+
+      it('folds ASCII letters only: non-ASCII letters must match exactly on both engines', async () => {
+        expect(await search({ text: 'ÄRGER' })).toEqual([]);
+        expect(await search({ text: 'agent/äöü' })).toEqual([]);
+      });
+
+      it.each([
+        "' OR '1'='1",
+        "'; DROP TABLE records; --",
+        '" OR 1=1 --',
+        '*:*',
+        'url.path:*',
+        ') OR (',
+        '") OR ("a',
+        '%%%',
+        '\\*',
+        '\\%',
+        '.*',
+        '[a-z]+',
+        '/api/* OR *',
+        '<script>alert(1)</script>',
+        'e\u0000x',
+        '${jndi:ldap://x}',
+      ])('treats query syntax %j as plain text: no error and no unrelated matches', async (text) => {
+        expect(await search({ text })).toEqual([]);
+      });
+
+      it('ignores empty filter values', async () => {
+        expect(await search({ text: '', userId: '', traceId: '', service: '' })).toEqual(all);
+      });
+    });
+
+    describe('pagination', () => {
+      // 250 records, four per timestamp; ids deliberately not in time order.
+      const many = Array.from({ length: 250 }, (_, i) =>
+        makeRecord({ id: `p${String((i * 37) % 250).padStart(3, '0')}`, ts: at(BASE, Math.floor(i / 4) * 1000), sources: i % 2 ? ['tyk'] : ['envoy'], path: `/page/${i}` }),
+      );
+      const expected = [...many].sort(newestFirst).map((r) => r.auditmesh.record_id);
+
+      describe('over a fixed set', () => {
+        sharedStore((s) => s.write(batchOf({ records: many })));
+
+        it('pages 250 records by 100: three pages, newest first, ties by id descending, no duplicate, no gap', async () => {
+          const pages: string[][] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await store.searchRecords({ limit: 100, ...(cursor ? { cursor } : {}) });
+            pages.push(idsOf(page.records));
+            cursor = page.nextCursor;
+          } while (cursor && pages.length < 10);
+          expect(pages.map((p) => p.length)).toEqual([100, 100, 50]);
+          expect(pages.flat()).toEqual(expected);
+          expect(new Set(pages.flat()).size).toBe(250);
+        });
+
+        it('pages a filtered search the same way', async () => {
+          const want = [...many].filter((r) => r.auditmesh.sources.includes('tyk')).sort(newestFirst).map((r) => r.auditmesh.record_id);
+          const got: string[] = [];
+          let cursor: string | undefined;
+          let n = 0;
+          do {
+            const page = await store.searchRecords({ limit: 40, source: 'tyk', ...(cursor ? { cursor } : {}) });
+            got.push(...idsOf(page.records));
+            cursor = page.nextCursor;
+          } while (cursor && ++n < 10);
+          expect(got).toEqual(want);
+        });
+
+        it('gives no cursor when the page holds exactly the rest', async () => {
+          expect((await store.searchRecords({ limit: 250 })).nextCursor).toBeUndefined();
+          const first = await store.searchRecords({ limit: 249 });
+          expect(first.nextCursor).toBeDefined();
+          const last = await store.searchRecords({ limit: 249, cursor: first.nextCursor! });
+          expect(idsOf(last.records)).toEqual(expected.slice(249));
+          expect(last.nextCursor).toBeUndefined();
+        });
+
+        it.each([
+          ['not base64 json', 'not a cursor!'],
+          ['one element', b64('[1]')],
+          ['wrong types', b64('["a","b"]')],
+          ['an object', b64('{"ts":1,"id":"x"}')],
+          ['a non-finite time', b64('[1e999,"x"]')],
+          ['an id too long', b64(JSON.stringify([1, 'x'.repeat(65)]))],
+        ])('rejects an invalid cursor (%s) with code invalid_cursor', async (_label, cursor) => {
+          const err = await store.searchRecords({ limit: 10, cursor }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(PipelineError);
+          expect(err).toMatchObject({ code: 'invalid_cursor', retriable: false });
+        });
+      });
+
+      describe('while records arrive', () => {
+        freshStorePerTest();
+
+        it('continues after the cursor even when newer records arrive between pages', async () => {
+          await store.write(batchOf({ records: many }));
+          await store.refresh();
+          const first = await store.searchRecords({ limit: 100 });
+          await store.write(batchOf({ records: [makeRecord({ id: 'zz-newest', ts: at(BASE, 10_000_000) })] }));
+          await store.refresh();
+          const second = await store.searchRecords({ limit: 100, cursor: first.nextCursor! });
+          expect(idsOf(second.records)).toEqual(expected.slice(100, 200));
+        });
+      });
+    });
+
+    describe('traces', () => {
+      const trace = 'dd000000000000000000000000000001';
+      sharedStore(async (s) => {
+        const late = makeRecord({ id: 'tA', ts: at(BASE, 5000), traceId: trace, sources: ['envoy', 'otlp'] });
+        const early = makeRecord({ id: 'tB', ts: at(BASE, 1000), traceId: trace });
+        const other = makeRecord({ id: 'tC', ts: at(BASE, 3000), traceId: 'dd000000000000000000000000000002' });
+        await s.write(
+          batchOf({
+            records: [late, early, other],
+            events: [
+              makeEvent('e-a2', 'tA', at(BASE, 5500), 'otlp', trace),
+              makeEvent('e-a1', 'tA', at(BASE, 5000), 'envoy', trace),
+              makeEvent('e-b3', 'tB', at(BASE, 1000), 'envoy', trace),
+              makeEvent('e-b2', 'tB', at(BASE, 1000), 'envoy', trace),
+              makeEvent('e-b1', 'tB', at(BASE, 900), 'tyk', trace),
+              makeEvent('e-c1', 'tC', at(BASE, 3000), 'envoy', 'dd000000000000000000000000000002'),
+            ],
+          }),
+        );
+      });
+
+      it('returns the records of a trace (oldest first) and their events in time order, ties by id', async () => {
+        const t = await store.getTrace(trace);
+        expect(idsOf(t.records)).toEqual(['tB', 'tA']);
+        expect(t.events.map((e) => e.id)).toEqual(['e-b1', 'e-b2', 'e-b3', 'e-a1', 'e-a2']);
+        expect(t.events[0]).toEqual(makeEvent('e-b1', 'tB', at(BASE, 900), 'tyk', trace));
+      });
+
+      it('returns nothing for an unknown or empty trace id', async () => {
+        expect(await store.getTrace('dd00000000000000000000000000ffff')).toEqual({ records: [], events: [] });
+        expect(await store.getTrace('')).toEqual({ records: [], events: [] });
+      });
+    });
+
+    describe('dead letters', () => {
+      freshStorePerTest();
+
+      it('lists dead letters newest first, ties by id descending, with a cursor', async () => {
+        const dls = [
+          makeDeadLetter('dl-1', at(BASE, 1000)),
+          makeDeadLetter('dl-2', at(BASE, 2000)),
+          makeDeadLetter('dl-3b', at(BASE, 3000)),
+          makeDeadLetter('dl-3a', at(BASE, 3000)),
+          makeDeadLetter('dl-5', at(BASE, 5000)),
+        ];
+        await store.write(batchOf({ deadLetters: dls }));
+        await store.refresh();
+        const pages: string[][] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.listDeadLetters({ limit: 2, ...(cursor ? { cursor } : {}) });
+          pages.push(page.deadLetters.map((d) => d.id));
+          cursor = page.nextCursor;
+        } while (cursor && pages.length < 10);
+        expect(pages).toEqual([['dl-5', 'dl-3b'], ['dl-3a', 'dl-2'], ['dl-1']]);
+        expect((await store.listDeadLetters({ limit: 10 })).deadLetters[0]).toEqual(dls[4]);
+      });
+
+      it('keeps the first copy of a dead letter id', async () => {
+        await store.write(batchOf({ deadLetters: [makeDeadLetter('dl-x', at(BASE, 0), 'first reason')] }));
+        await store.write(batchOf({ deadLetters: [makeDeadLetter('dl-x', at(BASE, 9000), 'second reason')] }));
+        await store.refresh();
+        const { deadLetters, nextCursor } = await store.listDeadLetters({ limit: 10 });
+        expect(deadLetters.map((d) => d.reason)).toEqual(['first reason']);
+        expect(nextCursor).toBeUndefined();
+      });
+
+      it('lists nothing on an empty store and rejects an invalid cursor', async () => {
+        expect(await store.listDeadLetters({ limit: 10 })).toEqual({ deadLetters: [] });
+        await expect(store.listDeadLetters({ limit: 10, cursor: 'garbage' })).rejects.toMatchObject({ code: 'invalid_cursor' });
+      });
+    });
+  });
+}

@@ -1,0 +1,647 @@
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { Client, errors, type estypes } from '@elastic/elasticsearch';
+import type { DeadLetter, SourceRef } from '../../model/events';
+import type { AuditRecord, AuditStore, DeadLetterQuery, RecordPage, RecordQuery, StoredEvent, WriteBatch } from '../../model/record';
+import { ConfigError, PipelineError } from '../../errors';
+import { decodeCursor, encodeCursor } from '../query';
+import { RECORD_SORT_ASC, RECORD_SORT_DESC, recordFilter, searchAfter } from './searchQuery';
+import { backoffMs, classifyItem, classifyRequestError, DEFAULT_RETRY, itemField, itemReason, sleep, transientCode, type BulkAction, type RetryPolicy } from './retry';
+import { DEFAULT_TEMPLATES_DIR, loadTemplates } from './templates';
+
+export interface ElasticsearchStoreOptions {
+  /** Base URL of the cluster, e.g. `http://127.0.0.1:9200`. */
+  url: string;
+  username?: string;
+  password?: string;
+  /** Base64 API key (`id:key` encoded); takes precedence over username/password. */
+  apiKey?: string;
+  /** Prefix of every index and template name (lower case, e.g. `auditmesh`). */
+  indexPrefix: string;
+  /** Age in days after which daily record/event indices are deleted by `applyRetention`; 0 keeps everything. */
+  retentionDays: number;
+  /** A ready client (tests, shared pools). `close()` closes only a client the store created itself. */
+  client?: Client;
+  /** Retries of bulk writes on 429 / 5xx / connection errors (see retry.ts for the defaults). */
+  retry?: Partial<RetryPolicy>;
+  /** Timeout of one HTTP request, in ms. Default 30000 ms. */
+  requestTimeoutMs?: number;
+  /** Directory of the index template JSON files. Default: `pipelines/elasticsearch` of the repository. */
+  templatesDir?: string;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+/** Counters of what the store did on its own (exported as metrics by the caller). */
+export interface ElasticsearchStoreStats {
+  /** Records/events Elasticsearch refused permanently (mapping conflicts); each became a dead letter. */
+  rejectedDocuments: number;
+  /** Bulk operations sent again after a 429 / 5xx / connection error. */
+  retriedOperations: number;
+}
+
+export interface RetentionResult {
+  deletedIndices: string[];
+  sweptLocators: number;
+  sweptKeys: number;
+  sweptDeadLetters: number;
+}
+
+interface Op {
+  action: BulkAction;
+  index: string;
+  id: string;
+  doc?: unknown;
+  /** What the document is, for error messages and dead letters. */
+  kind: 'record' | 'event' | 'key' | 'locator' | 'dead_letter';
+  /** Original (un-hashed) id. */
+  ref: string;
+}
+
+interface Rejected {
+  kind: 'record' | 'event';
+  id: string;
+  index: string;
+  doc: AuditRecord | StoredEvent;
+  reason: string;
+  field?: string;
+}
+
+const PAGE = 1000;
+const MAX_ID_BYTES = 256;
+const MAX_ORIGINAL_BYTES = 64 * 1024;
+
+/**
+ * Elasticsearch engine of the audit store; the same answers as `SqliteStore` for every method
+ * (proved by `store/contract.ts`).
+ *
+ * Index layout (P = indexPrefix):
+ * - `P-records-YYYY.MM.DD`: records, one index per UTC day; searched through `P-records-*`.
+ * - `P-events-YYYY.MM.DD`: source events (evidence), likewise.
+ * - `P-keys`: correlation key → record id (`_id` = key).
+ * - `P-loc`: locator, `r:<record id>` / `e:<event id>` → the daily index holding the document, so reads
+ *   by id are real-time `mget`s (search would only see refreshed data).
+ * - `P-dead-letters`.
+ *
+ * A record or event stays in the index of the day it was FIRST written (its @timestamp / timestamp
+ * then), even when an amendment moves its @timestamp (a late, earlier member): moving it would need a
+ * delete in another index, and a bulk that fails half-way could then leave two copies. Searches go
+ * through `P-records-*` and filter on @timestamp, so placement never changes an answer; it only
+ * decides which retention run deletes the document.
+ *
+ * Writes: one `_bulk` per batch (after one real-time `mget` of the locators), deterministic `_id`s, so
+ * replaying a batch is a no-op. Bulk items are classified one by one (retry.ts): 429 / 5xx items are
+ * re-sent with capped exponential backoff and jitter; when they keep failing the write throws a
+ * retriable `PipelineError` (`es_rejected` for 429, `es_unavailable` otherwise) and the runner retries
+ * the whole (idempotent) batch. A record or event that Elasticsearch refuses permanently (4xx:
+ * mapping conflict) does not block the pipeline: it becomes a dead letter (stage `sink`, code
+ * `es_document_rejected`, the document as the original bytes, the reason and field from
+ * Elasticsearch; a previous version of the record, if any, stays) and `stats.rejectedDocuments`
+ * counts it. Any other permanent item failure (keys, locators, dead letters, deletes) throws a
+ * non-retriable `PipelineError` naming the document.
+ */
+export class ElasticsearchStore implements AuditStore {
+  readonly kind = 'elasticsearch' as const;
+  readonly stats: ElasticsearchStoreStats = { rejectedDocuments: 0, retriedOperations: 0 };
+  readonly prefix: string;
+  private readonly client: Client;
+  private readonly ownsClient: boolean;
+  private readonly retry: RetryPolicy;
+  private readonly requestTimeoutMs: number;
+  private readonly retentionDays: number;
+  private readonly templatesDir: string;
+  private readonly now: () => Date;
+  private closed = false;
+  /** Record indices written since this store last refreshed them (see findRecordsByIps). */
+  private readonly unrefreshed = new Set<string>();
+
+  constructor(opts: ElasticsearchStoreOptions) {
+    const p = opts.indexPrefix;
+    if (!/^[a-z0-9][a-z0-9_.-]{0,99}$/.test(p)) {
+      throw new ConfigError(
+        `elasticsearch.index_prefix: must be 1-100 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit (got ${JSON.stringify(p)})`,
+      );
+    }
+    if (!Number.isInteger(opts.retentionDays) || opts.retentionDays < 0) {
+      throw new ConfigError(`elasticsearch.retention_days: must be an integer >= 0, 0 keeps everything (got ${opts.retentionDays})`);
+    }
+    this.prefix = p;
+    this.retentionDays = opts.retentionDays;
+    this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.templatesDir = opts.templatesDir ?? DEFAULT_TEMPLATES_DIR;
+    this.now = opts.now ?? (() => new Date());
+    if (opts.client) {
+      this.client = opts.client;
+      this.ownsClient = false;
+    } else {
+      const auth = opts.apiKey ? { apiKey: opts.apiKey } : opts.username ? { username: opts.username, password: opts.password ?? '' } : undefined;
+      this.client = new Client({ node: opts.url, requestTimeout: this.requestTimeoutMs, maxRetries: 3, ...(auth ? { auth } : {}) });
+      this.ownsClient = true;
+    }
+  }
+
+  // ---- index names -------------------------------------------------------------------------
+
+  get recordsPattern(): string {
+    return `${this.prefix}-records-*`;
+  }
+  get eventsPattern(): string {
+    return `${this.prefix}-events-*`;
+  }
+  get keysIndex(): string {
+    return `${this.prefix}-keys`;
+  }
+  get locIndex(): string {
+    return `${this.prefix}-loc`;
+  }
+  get deadLettersIndex(): string {
+    return `${this.prefix}-dead-letters`;
+  }
+  /** Daily index of `kind` for a time in ms (UTC day). */
+  dayIndex(kind: 'records' | 'events', ms: number): string {
+    const d = new Date(ms);
+    const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+    return `${this.prefix}-${kind}-${pad(d.getUTCFullYear(), 4)}.${pad(d.getUTCMonth() + 1)}.${pad(d.getUTCDate())}`;
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Install (or update) the index templates and create the fixed indices. Idempotent. */
+  async init(): Promise<void> {
+    const templates = loadTemplates(this.prefix, this.templatesDir);
+    await Promise.all(
+      templates.map((t) =>
+        this.call(`install index template ${t.name}`, () => this.client.indices.putIndexTemplate({ name: t.name, ...t.body } as estypes.IndicesPutIndexTemplateRequest)),
+      ),
+    );
+    await Promise.all(
+      [this.keysIndex, this.locIndex, this.deadLettersIndex].map(async (index) => {
+        try {
+          await this.client.indices.create({ index });
+        } catch (e) {
+          if (e instanceof errors.ResponseError && (e.meta.body as { error?: { type?: string } })?.error?.type === 'resource_already_exists_exception') return;
+          throw classifyRequestError(e, `create index ${index}`);
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) await this.client.close();
+  }
+
+  /** True when the cluster answers and is not red (`GET /` is not used: some distributions lack it). */
+  async ping(): Promise<boolean> {
+    try {
+      const h = await this.client.cluster.health({}, { maxRetries: 0, requestTimeout: Math.min(this.requestTimeoutMs, 5_000) });
+      return h.status !== 'red';
+    } catch {
+      return false;
+    }
+  }
+
+  async refresh(): Promise<void> {
+    this.unrefreshed.clear();
+    await this.call('refresh', () =>
+      this.client.indices.refresh({
+        index: [this.recordsPattern, this.eventsPattern, this.keysIndex, this.locIndex, this.deadLettersIndex],
+        ignore_unavailable: true,
+        allow_no_indices: true,
+      }),
+    );
+  }
+
+  // ---- reads by id (real-time mget) --------------------------------------------------------
+
+  async lookupKeys(keys: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const uniq = [...new Set(keys)];
+    const docs = await this.mget<{ record_id: string }>(uniq.map((k) => ({ index: this.keysIndex, id: docId(k) })), 'look up keys');
+    uniq.forEach((k, i) => {
+      const d = docs[i];
+      if (d) out.set(k, d.record_id);
+    });
+    return out;
+  }
+
+  async getRecords(ids: string[]): Promise<Map<string, AuditRecord>> {
+    return this.getById<AuditRecord>('r', ids, 'get records');
+  }
+
+  async getEvents(ids: string[]): Promise<Map<string, StoredEvent>> {
+    return this.getById<StoredEvent>('e', ids, 'get events');
+  }
+
+  private async getById<T>(kind: 'r' | 'e', ids: string[], what: string): Promise<Map<string, T>> {
+    const out = new Map<string, T>();
+    const uniq = [...new Set(ids)];
+    const locs = await this.readLocators(uniq.map((id) => locId(kind, id)));
+    const placed = uniq.filter((id) => locs.has(locId(kind, id)));
+    const docs = await this.mget<T>(placed.map((id) => ({ index: locs.get(locId(kind, id))!, id: docId(id) })), what);
+    placed.forEach((id, i) => {
+      const d = docs[i];
+      if (d) out.set(id, d);
+    });
+    return out;
+  }
+
+  /** Locator doc id → daily index. */
+  private async readLocators(ids: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const uniq = [...new Set(ids)];
+    const docs = await this.mget<{ index: string }>(uniq.map((id) => ({ index: this.locIndex, id })), 'read locators');
+    uniq.forEach((id, i) => {
+      const d = docs[i];
+      if (d?.index) out.set(id, d.index);
+    });
+    return out;
+  }
+
+  /** Real-time multi-get; a missing document or index yields undefined at its position. */
+  private async mget<T>(refs: { index: string; id: string }[], what: string): Promise<(T | undefined)[]> {
+    const out: (T | undefined)[] = [];
+    for (let i = 0; i < refs.length; i += PAGE) {
+      const chunk = refs.slice(i, i + PAGE);
+      const res = await this.call(what, () => this.client.mget<T>({ docs: chunk.map((r) => ({ _index: r.index, _id: r.id })), realtime: true }));
+      for (const d of res.docs) {
+        if ('found' in d && d.found && d._source !== undefined) out.push(d._source);
+        else if ('error' in d && d.error && d.error.type !== 'index_not_found_exception') {
+          throw new PipelineError(`elasticsearch ${what}: ${d._index}/${d._id}: ${itemReason(d.error)}`, 'es_request_failed', false, 'sink');
+        } else out.push(undefined);
+      }
+    }
+    return out;
+  }
+
+  // ---- write -------------------------------------------------------------------------------
+
+  async write(batch: WriteBatch): Promise<void> {
+    // Within a batch the last write of an id wins (SQLite applies them in order); dead letters: first wins.
+    const records = new Map<string, AuditRecord>();
+    for (const r of batch.records) records.set(r.auditmesh.record_id, r);
+    const events = new Map<string, StoredEvent>();
+    for (const e of batch.events) events.set(e.id, e);
+    const keys = new Map<string, string>(batch.keys);
+    // Deletes apply before upserts (as in SQLite): a record deleted and written in one batch survives.
+    const deleted = [...new Set(batch.deletedRecords)].filter((id) => !records.has(id));
+    const deadLetters = new Map<string, DeadLetter>();
+    for (const d of batch.deadLetters) if (!deadLetters.has(d.id)) deadLetters.set(d.id, d);
+    if (!records.size && !events.size && !keys.size && !deleted.length && !deadLetters.size) return;
+
+    const updatedAt = this.now().toISOString();
+    const locs = await this.readLocators([
+      ...deleted.map((id) => locId('r', id)),
+      ...[...records.keys()].map((id) => locId('r', id)),
+      ...[...events.keys()].map((id) => locId('e', id)),
+    ]);
+    const rejected: Rejected[] = [];
+    const ops: Op[] = [];
+    for (const id of deleted) {
+      const index = locs.get(locId('r', id));
+      if (index) ops.push({ action: 'delete', index, id: docId(id), kind: 'record', ref: id });
+      ops.push({ action: 'delete', index: this.locIndex, id: locId('r', id), kind: 'locator', ref: id });
+    }
+    const place = (kind: 'record' | 'event', id: string, ts: string, doc: AuditRecord | StoredEvent) => {
+      const lid = locId(kind === 'record' ? 'r' : 'e', id);
+      const ms = Date.parse(ts);
+      const index = locs.get(lid) ?? (Number.isFinite(ms) ? this.dayIndex(kind === 'record' ? 'records' : 'events', ms) : undefined);
+      if (!index) {
+        rejected.push({ kind, id, index: '-', doc, reason: `${kind === 'record' ? '@timestamp' : 'timestamp'} ${JSON.stringify(ts)} is not a date`, field: kind === 'record' ? '@timestamp' : 'timestamp' });
+        return;
+      }
+      ops.push({ action: 'index', index, id: docId(id), doc, kind, ref: id });
+      ops.push({ action: 'index', index: this.locIndex, id: lid, doc: { kind, id, index, updated_at: updatedAt }, kind: 'locator', ref: id });
+    };
+    for (const [id, r] of records) place('record', id, r['@timestamp'], r);
+    for (const [id, e] of events) place('event', id, e.timestamp, e);
+    for (const [key, recordId] of keys) {
+      ops.push({ action: 'index', index: this.keysIndex, id: docId(key), doc: { key, record_id: recordId, updated_at: updatedAt }, kind: 'key', ref: key });
+    }
+    for (const [id, d] of deadLetters) ops.push({ action: 'create', index: this.deadLettersIndex, id: docId(id), doc: d, kind: 'dead_letter', ref: id });
+
+    for (const op of ops) if (op.kind === 'record') this.unrefreshed.add(op.index);
+    const failed = await this.bulk(ops, 'write batch');
+    for (const f of failed) {
+      if (f.op.action === 'delete' || (f.op.kind !== 'record' && f.op.kind !== 'event')) {
+        throw new PipelineError(
+          `elasticsearch refused ${f.op.kind} ${JSON.stringify(f.op.ref)} in ${f.op.index} (HTTP ${f.status}): ${itemReason(f.error)}; check the index templates in pipelines/elasticsearch`,
+          'es_document_rejected',
+          false,
+          'sink',
+        );
+      }
+      const r: Rejected = { kind: f.op.kind, id: f.op.ref, index: f.op.index, doc: f.op.doc as AuditRecord | StoredEvent, reason: `HTTP ${f.status} ${itemReason(f.error)}` };
+      const field = itemField(f.error);
+      if (field) r.field = field;
+      rejected.push(r);
+    }
+    if (!rejected.length) return;
+    const now = this.now().toISOString();
+    const dlOps: Op[] = rejected.map((r) => {
+      const dl = rejectedToDeadLetter(r, now);
+      return { action: 'create', index: this.deadLettersIndex, id: docId(dl.id), doc: dl, kind: 'dead_letter', ref: dl.id };
+    });
+    const dlFailed = await this.bulk(dlOps, 'write dead letters of rejected documents');
+    if (dlFailed.length) {
+      const f = dlFailed[0]!;
+      throw new PipelineError(`elasticsearch refused dead letter ${f.op.ref} (HTTP ${f.status}): ${itemReason(f.error)}`, 'es_document_rejected', false, 'sink');
+    }
+    this.stats.rejectedDocuments += rejected.length;
+  }
+
+  /**
+   * One `_bulk` request for `ops`, then the items that failed transiently again, with backoff.
+   * Resolves with the permanently refused items; throws a retriable PipelineError when transient
+   * failures outlast `retry.maxAttempts`.
+   */
+  private async bulk(ops: Op[], what: string): Promise<{ op: Op; status: number; error: unknown }[]> {
+    const refused: { op: Op; status: number; error: unknown }[] = [];
+    let pending = ops;
+    for (let attempt = 1; pending.length; attempt++) {
+      let retry: Op[] = [];
+      let last: { status?: number; reason: string; cause?: unknown };
+      try {
+        const operations: unknown[] = [];
+        for (const op of pending) {
+          operations.push({ [op.action]: { _index: op.index, _id: op.id } });
+          if (op.action !== 'delete') operations.push(op.doc);
+        }
+        const res = await this.client.bulk({ operations, refresh: false }, { maxRetries: 0, requestTimeout: this.requestTimeoutMs });
+        if (res.items.length !== pending.length) {
+          throw new PipelineError(`elasticsearch ${what}: bulk answered ${res.items.length} items for ${pending.length} operations`, 'es_request_failed', false, 'sink');
+        }
+        let lastItem: { status: number; error: unknown } | undefined;
+        res.items.forEach((item, i) => {
+          const op = pending[i]!;
+          const r = item[op.action];
+          const status = r?.status ?? 0;
+          const outcome = classifyItem(op.action, status);
+          if (outcome === 'retry') {
+            retry.push(op);
+            lastItem = { status, error: r?.error };
+          } else if (outcome === 'reject') refused.push({ op, status, error: r?.error });
+        });
+        if (!retry.length) break;
+        last = { status: lastItem?.status, reason: itemReason(lastItem?.error) };
+      } catch (e) {
+        const pe = classifyRequestError(e, what);
+        if (!pe.retriable) throw pe;
+        retry = pending;
+        last = { status: ((e as { meta?: { statusCode?: number } }).meta?.statusCode), reason: pe.message, cause: e };
+      }
+      if (attempt >= this.retry.maxAttempts) {
+        throw new PipelineError(
+          `elasticsearch ${what}: ${retry.length} of ${ops.length} operations still failing after ${attempt} attempts ` +
+            `(last: ${last.status ? `HTTP ${last.status} ` : ''}${last.reason}); the batch is safe to retry`,
+          transientCode(last.status),
+          true,
+          'sink',
+          last.cause === undefined ? undefined : { cause: last.cause },
+        );
+      }
+      this.stats.retriedOperations += retry.length;
+      await sleep(backoffMs(attempt, this.retry));
+      pending = retry;
+    }
+    return refused;
+  }
+
+  // ---- search ------------------------------------------------------------------------------
+
+  async searchRecords(q: RecordQuery): Promise<RecordPage> {
+    const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
+    if (q.cursor && !cursor) throw new PipelineError('invalid cursor', 'invalid_cursor', false, 'api');
+    const res = await this.call('search records', () =>
+      this.client.search<AuditRecord>({
+        index: this.recordsPattern,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        query: recordFilter(q),
+        sort: RECORD_SORT_DESC,
+        size: q.limit + 1,
+        track_total_hits: false,
+        ...(cursor ? { search_after: searchAfter(cursor) } : {}),
+      }),
+    );
+    const hits = res.hits.hits;
+    const more = hits.length > q.limit;
+    const page = more ? hits.slice(0, q.limit) : hits;
+    const out: RecordPage = { records: page.map((h) => h._source!) };
+    const last = page[page.length - 1];
+    if (more && last?.sort) out.nextCursor = encodeCursor({ ts: Number(last.sort[0]), id: String(last.sort[1]) });
+    return out;
+  }
+
+  /**
+   * Correlation support: records of one type whose source.ip is any of `ips`, @timestamp in [from, to),
+   * at most `limit`, in no particular order. It must see every acknowledged write, and search only
+   * sees refreshed data: so the record indices this store wrote since their last refresh are refreshed
+   * first (at most once per batch, as batches are serialized; nothing to do when nothing was written).
+   */
+  async findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]> {
+    // The ip field compares addresses; a string that is not one cannot match a stored address.
+    const ips = [...new Set(q.ips)].filter((ip) => net.isIP(ip) !== 0);
+    const from = Date.parse(q.from);
+    const to = Date.parse(q.to);
+    if (!ips.length || !Number.isFinite(from) || !Number.isFinite(to) || q.limit <= 0) return [];
+    await this.refreshWritten();
+    const out = new Map<string, AuditRecord>();
+    for (let i = 0; i < ips.length && out.size < q.limit; i += PAGE) {
+      const query: estypes.QueryDslQueryContainer = {
+        bool: {
+          filter: [
+            { terms: { 'source.ip': ips.slice(i, i + PAGE) } },
+            { term: { 'auditmesh.record_type': { value: q.recordType } } },
+            { range: { '@timestamp': { gte: from, lt: to, format: 'epoch_millis' } } },
+          ],
+        },
+      };
+      for (const r of await this.searchAll<AuditRecord>(this.recordsPattern, query, RECORD_SORT_ASC, 'find records by ip', q.limit - out.size)) {
+        out.set(r.auditmesh.record_id, r);
+      }
+    }
+    return [...out.values()].slice(0, q.limit);
+  }
+
+  private async refreshWritten(): Promise<void> {
+    if (!this.unrefreshed.size) return;
+    const index = [...this.unrefreshed];
+    this.unrefreshed.clear();
+    try {
+      await this.call('refresh written record indices', () => this.client.indices.refresh({ index, ignore_unavailable: true, allow_no_indices: true }));
+    } catch (e) {
+      for (const i of index) this.unrefreshed.add(i);
+      throw e;
+    }
+  }
+
+  async getTrace(traceId: string): Promise<{ records: AuditRecord[]; events: StoredEvent[] }> {
+    if (!traceId) return { records: [], events: [] };
+    const records = await this.searchAll<AuditRecord>(this.recordsPattern, { term: { 'trace.id': { value: traceId } } }, RECORD_SORT_ASC, 'get trace records');
+    const events: StoredEvent[] = [];
+    const ids = records.map((r) => r.auditmesh.record_id);
+    for (let i = 0; i < ids.length; i += PAGE) {
+      events.push(
+        ...(await this.searchAll<StoredEvent>(
+          this.eventsPattern,
+          { terms: { recordId: ids.slice(i, i + PAGE) } },
+          [{ timestamp: { order: 'asc', unmapped_type: 'date' } }, { id: { order: 'asc', unmapped_type: 'keyword' } }],
+          'get trace events',
+        )),
+      );
+    }
+    // The same final order as SqliteStore: time, then id.
+    events.sort((a, b) => (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id));
+    return { records, events };
+  }
+
+  /** Every hit of a query (at most `max`), paged with search_after over a total sort. */
+  private async searchAll<T>(index: string, query: estypes.QueryDslQueryContainer, sort: estypes.SortCombinations[], what: string, max = Infinity): Promise<T[]> {
+    const out: T[] = [];
+    let after: estypes.SortResults | undefined;
+    while (out.length < max) {
+      const size = Math.min(PAGE, max - out.length);
+      const res = await this.call(what, () =>
+        this.client.search<T>({ index, ignore_unavailable: true, allow_no_indices: true, query, sort, size, track_total_hits: false, ...(after ? { search_after: after } : {}) }),
+      );
+      const hits = res.hits.hits;
+      for (const h of hits) out.push(h._source!);
+      if (hits.length < size) break;
+      after = hits[hits.length - 1]!.sort;
+    }
+    return out;
+  }
+
+  async listDeadLetters(q: DeadLetterQuery): Promise<{ deadLetters: DeadLetter[]; nextCursor?: string }> {
+    const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
+    if (q.cursor && !cursor) throw new PipelineError('invalid cursor', 'invalid_cursor', false, 'api');
+    const res = await this.call('list dead letters', () =>
+      this.client.search<DeadLetter>({
+        index: this.deadLettersIndex,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        query: { match_all: {} },
+        sort: [{ timestamp: { order: 'desc', unmapped_type: 'date' } }, { id: { order: 'desc', unmapped_type: 'keyword' } }],
+        size: q.limit + 1,
+        track_total_hits: false,
+        ...(cursor ? { search_after: searchAfter(cursor) } : {}),
+      }),
+    );
+    const hits = res.hits.hits;
+    const more = hits.length > q.limit;
+    const page = more ? hits.slice(0, q.limit) : hits;
+    const out: { deadLetters: DeadLetter[]; nextCursor?: string } = { deadLetters: page.map((h) => h._source!) };
+    const last = page[page.length - 1];
+    if (more && last?.sort) out.nextCursor = encodeCursor({ ts: Number(last.sort[0]), id: String(last.sort[1]) });
+    return out;
+  }
+
+  // ---- retention ---------------------------------------------------------------------------
+
+  /**
+   * Delete the daily record and event indices whose whole UTC day is more than `retentionDays` before
+   * `now` (retentionDays 30 on 2024-03-31 deletes 2024-02-29 and older), then sweep the state that
+   * pointed into them: locators of deleted indices, correlation keys and dead letters last written
+   * before that cut-off. A no-op when retentionDays is 0. Meant to run once a day; safe to run
+   * concurrently with writes (a late write into a deleted day just recreates that day's index, which
+   * the next run deletes). Uses search + bulk delete rather than `_delete_by_query`, which some
+   * distributions (the reindex module) lack.
+   */
+  async applyRetention(now: Date = this.now()): Promise<RetentionResult> {
+    const result: RetentionResult = { deletedIndices: [], sweptLocators: 0, sweptKeys: 0, sweptDeadLetters: 0 };
+    if (this.retentionDays <= 0) return result;
+    const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    const cutoffMs = today - this.retentionDays * 86_400_000;
+    const res = await this.call('list daily indices', () =>
+      this.client.indices.get({ index: [this.recordsPattern, this.eventsPattern], ignore_unavailable: true, allow_no_indices: true, expand_wildcards: ['open', 'closed'] }),
+    );
+    const re = new RegExp(`^${escapeRegExp(this.prefix)}-(records|events)-(\\d{4})\\.(\\d{2})\\.(\\d{2})$`);
+    for (const name of Object.keys(res)) {
+      const m = re.exec(name);
+      if (m && Date.UTC(Number(m[2]), Number(m[3]) - 1, Number(m[4])) < cutoffMs) result.deletedIndices.push(name);
+    }
+    result.deletedIndices.sort();
+    for (let i = 0; i < result.deletedIndices.length; i += 50) {
+      const chunk = result.deletedIndices.slice(i, i + 50);
+      await this.call('delete expired indices', () => this.client.indices.delete({ index: chunk, ignore_unavailable: true }));
+    }
+    for (let i = 0; i < result.deletedIndices.length; i += PAGE) {
+      result.sweptLocators += await this.sweep(this.locIndex, { terms: { index: result.deletedIndices.slice(i, i + PAGE) } });
+    }
+    result.sweptKeys = await this.sweep(this.keysIndex, { range: { updated_at: { lt: cutoffMs, format: 'epoch_millis' } } });
+    result.sweptDeadLetters = await this.sweep(this.deadLettersIndex, { range: { timestamp: { lt: cutoffMs, format: 'epoch_millis' } } });
+    return result;
+  }
+
+  /** Delete every document of `index` matching `query`; returns how many. */
+  private async sweep(index: string, query: estypes.QueryDslQueryContainer): Promise<number> {
+    const kind: Op['kind'] = index === this.keysIndex ? 'key' : index === this.deadLettersIndex ? 'dead_letter' : 'locator';
+    let n = 0;
+    for (;;) {
+      await this.call(`refresh ${index}`, () => this.client.indices.refresh({ index, ignore_unavailable: true }));
+      const res = await this.call(`find expired documents in ${index}`, () =>
+        this.client.search({ index, ignore_unavailable: true, query, size: PAGE, _source: false, track_total_hits: false }),
+      );
+      const hits = res.hits.hits;
+      if (!hits.length) return n;
+      const refused = await this.bulk(
+        hits.map((h) => ({ action: 'delete' as const, index: h._index, id: h._id!, kind, ref: h._id! })),
+        `delete expired documents in ${index}`,
+      );
+      if (refused.length) throw new PipelineError(`elasticsearch refused deleting ${refused[0]!.op.ref} from ${index}: ${itemReason(refused[0]!.error)}`, 'es_request_failed', false, 'sink');
+      n += hits.length;
+      if (hits.length < PAGE) return n;
+    }
+  }
+
+  /** Run one request, classifying its failure (the client itself retries connection errors). */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw classifyRequestError(e, what);
+    }
+  }
+}
+
+/** A valid `_id` for any string: itself up to 256 bytes, else `#` + SHA-256 (ES limits `_id` to 512 bytes). */
+export function docId(s: string): string {
+  return Buffer.byteLength(s, 'utf8') <= MAX_ID_BYTES && !s.startsWith('#') ? s : `#${createHash('sha256').update(s, 'utf8').digest('base64url')}`;
+}
+
+function locId(kind: 'r' | 'e', id: string): string {
+  return docId(`${kind}:${id}`);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A record/event Elasticsearch refused, kept as a dead letter with the document as its original bytes. */
+function rejectedToDeadLetter(r: Rejected, now: string): DeadLetter {
+  const bytes = Buffer.from(JSON.stringify(r.doc), 'utf8');
+  const id = createHash('sha256').update(`es_document_rejected|${r.kind}|${r.id}|`).update(bytes).digest('base64url').slice(0, 22);
+  let ref: SourceRef;
+  if (r.kind === 'event') ref = (r.doc as StoredEvent).ref;
+  else {
+    const rec = r.doc as AuditRecord;
+    ref = rec.auditmesh?.members?.[0]?.ref ?? ({ source: rec.auditmesh?.sources?.[0] ?? 'otlp' } as SourceRef);
+  }
+  const truncated = bytes.length > MAX_ORIGINAL_BYTES;
+  const dl: DeadLetter = {
+    id,
+    timestamp: now,
+    ref,
+    code: 'es_document_rejected',
+    reason: `elasticsearch refused ${r.kind} ${r.id}${r.index === '-' ? '' : ` in ${r.index}`}: ${r.reason}`,
+    stage: 'sink',
+    originalBase64: (truncated ? bytes.subarray(0, MAX_ORIGINAL_BYTES) : bytes).toString('base64'),
+    originalBytes: bytes.length,
+  };
+  if (r.field !== undefined) dl.field = r.field;
+  if (truncated) dl.originalTruncated = true;
+  return dl;
+}
