@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { AuditStore, RecordQuery } from '../model/record';
 import type { Logger } from '../instrumentation/logger';
 import type { Metrics } from '../instrumentation/metrics';
-import { type Authenticator, rateLimit, requireRole } from './auth';
+import { type Authenticator, type Role, rateLimit, requireRole } from './auth';
 import { PipelineError } from '../errors';
 import { SOURCE_TYPES, type SourceType } from '../model/events';
 
@@ -20,7 +20,20 @@ export interface ApiDeps {
   ingest?: (type: SourceType, body: Buffer) => Promise<{ accepted: number; deadLettered: number; reasons: Record<string, number> }>;
   /** Prometheus exposition for /metrics. */
   metricsHandler?: (req: Request, res: Response) => void;
+  /**
+   * Feature routes (src/api/routes/*): each registers its endpoints with the shared middleware.
+   * Registered after the core routes, before the 404 handler.
+   */
+  routes?: RouteModule[];
 }
+
+/** What a route module gets: the app, the auth middleware factory, the rate limiter and the deps. */
+export interface RouteContext {
+  requireRole: (...roles: Role[]) => express.RequestHandler;
+  limiter: express.RequestHandler;
+  deps: ApiDeps;
+}
+export type RouteModule = (app: express.Express, ctx: RouteContext) => void;
 
 const VERDICTS = ['verified', 'invalid_signature', 'expired', 'not_yet_valid', 'wrong_audience', 'unknown_issuer', 'malformed', 'no_token', 'unverifiable', 'trusted_upstream'] as const;
 const iso = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z');
@@ -164,6 +177,8 @@ export function createApp(deps: ApiDeps): express.Express {
       }
     });
   }
+
+  for (const mod of deps.routes ?? []) mod(app, { requireRole: (...roles) => requireRole(authn, ...roles), limiter, deps });
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found', message: 'no such endpoint' });

@@ -48,8 +48,17 @@ export function toDeadLetter(raw: RawRecord, code: string, reason: string, stage
  * read-modify-write). `process` resolves only after the store acknowledged the batch, so a source
  * may commit its offsets then. Bad input never throws: it becomes a dead letter with a reason.
  */
+/** Called after the store acknowledged a batch (e.g. the alert engine). Must not throw. */
+export type WrittenListener = (batch: WriteBatch) => Promise<void>;
+
 export class PipelineRunner {
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners: WrittenListener[] = [];
+
+  /** Subscribe to acknowledged batches. Listeners run in order, before `process` resolves. */
+  onWritten(l: WrittenListener): void {
+    this.listeners.push(l);
+  }
 
   constructor(
     private readonly store: AuditStore,
@@ -91,6 +100,14 @@ export class PipelineRunner {
     const batch: WriteBatch = { ...correlated, deadLetters };
     if (deadLetters.length && this.deadLetterSink) await this.deadLetterSink.send(deadLetters);
     await this.writeWithRetry(batch);
+    for (const l of this.listeners) {
+      try {
+        await l(batch);
+      } catch (e) {
+        this.metrics.errors.add(1, { component_id: 'written_listener', error_code: 'listener_failed', stage: 'processing' });
+        this.log.error('listener of written batches failed', { error: (e as Error).message });
+      }
+    }
     const t3 = performance.now();
     this.metrics.batchDuration.record((t1 - t0) / 1000, { stage: 'parse' });
     this.metrics.batchDuration.record((t2 - t1) / 1000, { stage: 'correlate' });

@@ -47,13 +47,22 @@ export interface RetentionResult {
   sweptDeadLetters: number;
 }
 
+/** Extra bulk operations a feature adds to each batch (see addWriteExtension). */
+export interface ExtensionOp {
+  action: 'create' | 'index';
+  index: string;
+  id: string;
+  doc: unknown;
+}
+export type WriteExtension = (batch: WriteBatch) => Promise<ExtensionOp[]>;
+
 interface Op {
   action: BulkAction;
   index: string;
   id: string;
   doc?: unknown;
   /** What the document is, for error messages and dead letters. */
-  kind: 'record' | 'event' | 'key' | 'locator' | 'dead_letter';
+  kind: 'record' | 'event' | 'key' | 'locator' | 'dead_letter' | 'extension';
   /** Original (un-hashed) id. */
   ref: string;
 }
@@ -112,6 +121,7 @@ export class ElasticsearchStore implements AuditStore {
   private readonly templatesDir: string;
   private readonly now: () => Date;
   private closed = false;
+  private readonly extensions: WriteExtension[] = [];
   /** Record indices written since this store last refreshed them (see findRecordsByIps). */
   private readonly unrefreshed = new Set<string>();
 
@@ -139,6 +149,20 @@ export class ElasticsearchStore implements AuditStore {
       this.client = new Client({ node: opts.url, requestTimeout: this.requestTimeoutMs, maxRetries: 3, ...(auth ? { auth } : {}) });
       this.ownsClient = true;
     }
+  }
+
+  /** The client, for features that keep their own indices under the same prefix (alerts, ledger). */
+  get esClient(): Client {
+    return this.client;
+  }
+
+  /**
+   * Add documents to every batch's bulk request (e.g. ledger entries). `create` operations that
+   * answer 409 are replays of the same batch and count as written; any other failure is retried or
+   * thrown like the batch's own documents.
+   */
+  addWriteExtension(ext: WriteExtension): void {
+    this.extensions.push(ext);
   }
 
   // ---- index names -------------------------------------------------------------------------
@@ -322,8 +346,11 @@ export class ElasticsearchStore implements AuditStore {
     }
     for (const [id, d] of deadLetters) ops.push({ action: 'create', index: this.deadLettersIndex, id: docId(id), doc: d, kind: 'dead_letter', ref: id });
 
+    for (const ext of this.extensions) {
+      for (const x of await ext(batch)) ops.push({ action: x.action, index: x.index, id: x.id, doc: x.doc, kind: 'extension', ref: x.id });
+    }
     for (const op of ops) if (op.kind === 'record') this.unrefreshed.add(op.index);
-    const failed = await this.bulk(ops, 'write batch');
+    const failed = (await this.bulk(ops, 'write batch')).filter((f) => !(f.op.kind === 'extension' && f.op.action === 'create' && f.status === 409));
     for (const f of failed) {
       if (f.op.action === 'delete' || (f.op.kind !== 'record' && f.op.kind !== 'event')) {
         throw new PipelineError(

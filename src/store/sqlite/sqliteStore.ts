@@ -8,6 +8,9 @@ import { decodeCursor, encodeCursor, recordColumns } from '../query';
 
 const SCHEMA_VERSION = 1;
 
+/** Runs inside a batch's write transaction (synchronously, better-sqlite3 style). */
+export type TransactionHook = (db: Database.Database, batch: WriteBatch) => void;
+
 /**
  * The embedded audit store: SQLite in WAL mode with synchronous=FULL, so an acknowledged batch
  * survives kill -9 and power loss. One transaction per batch makes every write atomic.
@@ -15,6 +18,7 @@ const SCHEMA_VERSION = 1;
 export class SqliteStore implements AuditStore {
   readonly kind = 'sqlite' as const;
   private db!: Database.Database;
+  private readonly hooks: TransactionHook[] = [];
   private stmts!: ReturnType<SqliteStore['prepare']>;
   readonly file: string;
 
@@ -73,6 +77,16 @@ export class SqliteStore implements AuditStore {
     };
   }
 
+  /** The database, for features that keep their own tables in the same file (alerts, ledger). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /** Run `hook` inside every batch's transaction, after the batch's rows: all commit or none do. */
+  addTransactionHook(hook: TransactionHook): void {
+    this.hooks.push(hook);
+  }
+
   async close(): Promise<void> {
     if (this.db?.open) this.db.close();
   }
@@ -121,6 +135,7 @@ export class SqliteStore implements AuditStore {
       for (const r of b.records) s.putRecord.run({ ...recordColumns(r), doc: JSON.stringify(r) });
       for (const [k, id] of b.keys) s.putKey.run(k, id);
       for (const d of b.deadLetters) s.putDead.run(d.id, Date.parse(d.timestamp) || 0, JSON.stringify(d));
+      for (const h of this.hooks) h(this.db, b);
     });
     try {
       tx(batch);
