@@ -29,7 +29,7 @@ export async function startService(cfg: Config): Promise<Service> {
   const pipelines = cfg.kafka.brokers.length ? loadPipelines(cfg.pipelinesDir) : [];
   const kafka = cfg.kafka.brokers.length ? new KafkaIngest(cfg, pipelines, log, metrics) : undefined;
   const deadLetterSink = kafka?.deadLetterSink();
-  const runtime = await createRuntime(cfg, deadLetterSink ? { log, metrics, deadLetterSink } : { log, metrics });
+  const runtime = await createRuntime(cfg, deadLetterSink ? { log, metrics, deadLetterSink, streaming: true } : { log, metrics });
   const authn = await createAuthenticator(cfg);
 
   const ingest = async (type: SourceType, body: Buffer) => {

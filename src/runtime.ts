@@ -5,7 +5,9 @@ import type { Parser } from './parsers/types';
 import { SqliteStore } from './store/sqlite/sqliteStore';
 import { JwtVerifier } from './identity/jwt';
 import { Correlator } from './correlate/correlator';
-import { PipelineRunner, type DeadLetterSink } from './pipeline/runner';
+import { PipelineRunner, type DeadLetterSink, type Streaming } from './pipeline/runner';
+import { OpenRecords, Watermark } from './correlate/watermark';
+import { metrics as otelMetrics } from '@opentelemetry/api';
 import { createParser } from './parsers/registry';
 import { createMetrics, type Metrics } from './instrumentation/metrics';
 import { createLogger, type Logger } from './instrumentation/logger';
@@ -36,14 +38,35 @@ export async function createStore(cfg: Config): Promise<AuditStore> {
   return new SqliteStore(cfg.dataDir);
 }
 
-export async function createRuntime(cfg: Config, opts: { log?: Logger; metrics?: Metrics; deadLetterSink?: DeadLetterSink } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  log?: Logger;
+  metrics?: Metrics;
+  deadLetterSink?: DeadLetterSink;
+  /** Streaming (Kafka): enforce the event-time watermark and allowed lateness; off for file backfills. */
+  streaming?: boolean;
+}
+
+export async function createRuntime(cfg: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(cfg.log.level, { service: 'auditmesh' });
   const metrics = opts.metrics ?? createMetrics();
   const store = await createStore(cfg);
   await store.init();
   const verifier = new JwtVerifier(cfg.identity.issuers, cfg.identity.jwksRefetchIntervalSeconds);
   const correlator = new Correlator(store, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord, joinWindowMs: cfg.correlation.joinWindowMs }, metrics);
-  const runner = new PipelineRunner(store, correlator, metrics, log, opts.deadLetterSink);
+  let streaming: Streaming | undefined;
+  if (opts.streaming) {
+    streaming = { watermark: new Watermark(cfg.correlation.latenessMs), open: new OpenRecords(cfg.correlation.maxOpenRecords) };
+    const open = streaming.open;
+    otelMetrics
+      .getMeter('auditmesh')
+      .createObservableGauge('auditmesh_correlation_open_records', { description: 'Records still within the allowed lateness (may be amended)' })
+      .addCallback((r) => r.observe(open.size));
+    otelMetrics
+      .getMeter('auditmesh')
+      .createObservableCounter('auditmesh_correlation_open_records_evicted_total', { description: 'Open records evicted by the maxOpenRecords cap' })
+      .addCallback((r) => r.observe(open.evicted));
+  }
+  const runner = new PipelineRunner(store, correlator, metrics, log, opts.deadLetterSink, streaming);
   const parsers = new Map<string, Parser>();
   return {
     cfg,

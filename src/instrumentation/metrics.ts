@@ -14,6 +14,8 @@ export interface Metrics {
   amendedEvents: Counter; // auditmesh_correlation_amended_events_total
   duplicateEvents: Counter; // auditmesh_correlation_duplicate_events_total
   partialRecords: Counter; // auditmesh_correlation_partial_records_total
+  lateEvents: Counter; // auditmesh_correlation_late_events_total{source}: out of order, within the lateness
+  droppedTooLate: Counter; // auditmesh_correlation_too_late_events_total{source}: behind the watermark, dead-lettered
   batchDuration: Histogram; // auditmesh_batch_duration_seconds{stage}
   sinkLatency: Histogram; // auditmesh_sink_write_seconds{sink}
   inflightBatches: UpDownCounter; // auditmesh_inflight_batches
@@ -31,6 +33,8 @@ export function createMetrics(meter: Meter = otelMetrics.getMeter('auditmesh')):
     amendedEvents: meter.createCounter('auditmesh_correlation_amended_events_total', { description: 'Events that amended an existing record' }),
     duplicateEvents: meter.createCounter('auditmesh_correlation_duplicate_events_total', { description: 'Redelivered events already in their record' }),
     partialRecords: meter.createCounter('auditmesh_correlation_partial_records_total', { description: 'Records capped at maxMembersPerRecord' }),
+    lateEvents: meter.createCounter('auditmesh_correlation_late_events_total', { description: 'Events older than their source\'s latest event, within the allowed lateness' }),
+    droppedTooLate: meter.createCounter('auditmesh_correlation_too_late_events_total', { description: 'Events behind the watermark, dead-lettered with code too_late' }),
     batchDuration: meter.createHistogram('auditmesh_batch_duration_seconds', { description: 'Batch time through parse, correlate and sink', unit: 's' }),
     sinkLatency: meter.createHistogram('auditmesh_sink_write_seconds', { description: 'Store write (bulk) latency', unit: 's' }),
     inflightBatches: meter.createUpDownCounter('auditmesh_inflight_batches', { description: 'Batches between source and sink acknowledgement' }),

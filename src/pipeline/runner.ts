@@ -6,6 +6,13 @@ import type { Correlator } from '../correlate/correlator';
 import type { Metrics } from '../instrumentation/metrics';
 import type { Logger } from '../instrumentation/logger';
 import { PipelineError } from '../errors';
+import type { OpenRecords, Watermark } from '../correlate/watermark';
+
+/** Event-time tracking of `auditmesh serve` (streaming); absent for file backfills. */
+export interface Streaming {
+  watermark: Watermark;
+  open: OpenRecords;
+}
 
 const MAX_ORIGINAL_BYTES = 64 * 1024;
 
@@ -66,6 +73,7 @@ export class PipelineRunner {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly deadLetterSink?: DeadLetterSink,
+    private readonly streaming?: Streaming,
   ) {}
 
   process(raws: RawRecord[], parser: Parser): Promise<BatchResult> {
@@ -87,8 +95,21 @@ export class PipelineRunner {
         // Parsers return rejections; an exception here is a parser bug. Still never lose the record.
         res = { ok: false as const, rejection: { code: 'invalid_field' as const, reason: `parser failure: ${(e as Error).message}` } };
       }
-      if (res.ok) events.push(...res.events);
-      else {
+      if (res.ok) {
+        if (this.streaming) {
+          const late = this.applyWatermark(res.events);
+          events.push(...late.onTime);
+          if (late.tooLate.length) {
+            const w = new Date(this.streaming.watermark.value()).toISOString();
+            const times = late.tooLate.map((e) => e.timestamp).sort();
+            deadLetters.push(
+              toDeadLetter(raw, 'too_late', `${late.tooLate.length} event(s) at ${times[0]}${times.length > 1 ? ` … ${times[times.length - 1]}` : ''} arrived behind the watermark ${w} (lateness ${this.streaming.watermark.latenessMs} ms); replay with a larger correlation.latenessMs or ingest as a backfill`, 'processing'),
+            );
+            this.metrics.droppedTooLate.add(late.tooLate.length, { source: raw.ref.source });
+            this.metrics.deadLetters.add(1, { source: raw.ref.source, code: 'too_late' });
+          }
+        } else events.push(...res.events);
+      } else {
         deadLetters.push(toDeadLetter(raw, res.rejection.code, res.rejection.reason, 'parse', res.rejection.field));
         this.metrics.deadLetters.add(1, { source: raw.ref.source, code: res.rejection.code });
         this.metrics.errors.add(1, { component_id: `parser_${raw.ref.source}`, error_code: res.rejection.code, stage: 'processing' });
@@ -100,6 +121,13 @@ export class PipelineRunner {
     const batch: WriteBatch = { ...correlated, deadLetters };
     if (deadLetters.length && this.deadLetterSink) await this.deadLetterSink.send(deadLetters);
     await this.writeWithRetry(batch);
+    if (this.streaming) {
+      for (const r of batch.records) {
+        const end = Date.parse(String((r.event as { end?: string } | undefined)?.end ?? r['@timestamp']));
+        this.streaming.open.touch(r.auditmesh.record_id, Number.isFinite(end) ? end : Date.now());
+      }
+      this.streaming.open.prune(this.streaming.watermark.value());
+    }
     for (const l of this.listeners) {
       try {
         await l(batch);
@@ -114,6 +142,23 @@ export class PipelineRunner {
     this.metrics.sinkLatency.record((t3 - t2) / 1000, { sink: this.store.kind });
     this.metrics.sent.add(batch.records.length, { sink: this.store.kind });
     return { received: raws.length, events: events.length, records: batch.records.length, deadLetters };
+  }
+
+  /** Split events into on-time (observed by the watermark) and too late (behind the watermark). */
+  private applyWatermark(events: ParsedEvent[]): { onTime: ParsedEvent[]; tooLate: ParsedEvent[] } {
+    const wm = this.streaming!.watermark;
+    const onTime: ParsedEvent[] = [];
+    const tooLate: ParsedEvent[] = [];
+    for (const e of events) {
+      const t = Date.parse(e.timestamp);
+      if (wm.isTooLate(t)) tooLate.push(e);
+      else {
+        if (wm.isLate(e.source, t)) this.metrics.lateEvents.add(1, { source: e.source });
+        wm.observe(e.source, t);
+        onTime.push(e);
+      }
+    }
+    return { onTime, tooLate };
   }
 
   /** Retry retriable store errors with capped exponential backoff and jitter; never drop the batch. */

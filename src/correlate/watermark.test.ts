@@ -1,0 +1,42 @@
+import { OpenRecords, Watermark } from './watermark';
+
+describe('correlate/watermark', () => {
+  it('is the slowest active source minus the lateness, so a lagging topic holds it back', () => {
+    let now = 0;
+    const wm = new Watermark(10_000, 60_000, () => now);
+    expect(wm.value()).toBe(-Infinity);
+    wm.observe('envoy', 1_000_000);
+    wm.observe('otlp', 400_000); // five minutes behind
+    expect(wm.value()).toBe(390_000);
+    expect(wm.isTooLate(395_000)).toBe(false);
+    expect(wm.isTooLate(389_999)).toBe(true);
+  });
+
+  it('stops waiting for a source that has been silent longer than the idle timeout', () => {
+    let now = 0;
+    const wm = new Watermark(10_000, 60_000, () => now);
+    wm.observe('otlp', 400_000);
+    now = 30_000;
+    wm.observe('envoy', 1_000_000);
+    now = 70_000; // otlp silent for 70 s
+    expect(wm.value()).toBe(990_000);
+  });
+
+  it('says an event is late (out of order) relative to its own source', () => {
+    const wm = new Watermark(10_000);
+    wm.observe('tyk', 5_000);
+    expect(wm.isLate('tyk', 4_000)).toBe(true);
+    expect(wm.isLate('tyk', 6_000)).toBe(false);
+    expect(wm.isLate('panos', 1)).toBe(false);
+  });
+
+  it('keeps open records bounded and counts evictions', () => {
+    const open = new OpenRecords(2);
+    open.touch('a', 100);
+    open.touch('b', 200);
+    open.touch('c', 300);
+    expect(open.size).toBe(2);
+    expect(open.evicted).toBe(1);
+    expect(open.prune(250)).toBe(1);
+  });
+});
