@@ -241,6 +241,7 @@ export class Correlator {
       // Which key joined each member: the strongest key it shares with another member.
       const keyCount = new Map<string, number>();
       for (const e of all) for (const k of eventKeys(e)) keyCount.set(k, (keyCount.get(k) ?? 0) + 1);
+      const prevJoined = work.prev ? new Map(work.prev.auditmesh.members.map((m) => [m.event_id, m.joined_by])) : undefined;
       const joinedBy = new Map<string, string>();
       for (const e of all) {
         const linked = work.linked.get(e.id);
@@ -248,23 +249,21 @@ export class Correlator {
           joinedBy.set(e.id, linked);
           continue;
         }
-        const shared = eventKeys(e).filter((k) => (keyCount.get(k) ?? 0) > 1).sort((a, b) => keyRank(a) - keyRank(b))[0];
-        joinedBy.set(e.id, shared ? JOINED_BY[KEY_RANK[keyRank(shared)]!]! : (joinedOverride.get(e.id) ?? (work.prev?.auditmesh.members.find((m) => m.event_id === e.id)?.joined_by) ?? 'self'));
+        // eventKeys are ordered strongest first.
+        const shared = eventKeys(e).find((k) => (keyCount.get(k) ?? 0) > 1);
+        joinedBy.set(e.id, shared ? JOINED_BY[KEY_RANK[keyRank(shared)]!]! : (joinedOverride.get(e.id) ?? prevJoined?.get(e.id) ?? 'self'));
       }
-      const keys = new Set<string>();
+      const keys = new Set<string>(work.keys);
       for (const e of all) if (work.owned.has(e.id)) for (const k of eventKeys(e)) keys.add(k);
-      for (const k of work.keys) keys.add(k);
-      const record = buildRecord({ recordId: work.target, events: all, joinedBy, keys: [...keys], previous: work.prev, partial, now });
-      const amb = ambiguous.get(work.target);
-      if (amb?.length) {
-        const seen = new Set<string>();
-        record.auditmesh.ambiguous = amb.filter((a) => !seen.has(`${a.event_id}|${a.key}`) && seen.add(`${a.event_id}|${a.key}`));
-      }
+      const seenAmb = new Set<string>();
+      const ambUniq = ambiguous.get(work.target)?.filter((a) => !seenAmb.has(`${a.event_id}|${a.key}`) && seenAmb.add(`${a.event_id}|${a.key}`));
+      const record = buildRecord({ recordId: work.target, events: all, joinedBy, keys: [...keys], previous: work.prev, partial, now, ...(ambUniq?.length ? { ambiguous: ambUniq } : {}) });
       if (partial) this.metrics.partialRecords.add(1);
       out.records.push(record);
       // Write new events and events whose owning record changed; unchanged members stay as they are.
       for (const id of work.changedOwnership) out.events.push({ ...work.members.get(id)!, recordId: work.target });
-      for (const k of keys) out.keys.push([k, work.target]);
+      // Only keys that are new or point elsewhere need writing.
+      for (const k of keys) if (existing.get(k) !== work.target && !work.prev?.auditmesh.keys.includes(k)) out.keys.push([k, work.target]);
     }
     return out;
   }

@@ -33,15 +33,9 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Deep copy of plain JSON data (faster than structuredClone for ECS documents). */
-function clone<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(clone) as T;
-  if (isObj(v)) {
-    const out: Record<string, unknown> = {};
-    for (const k in v) out[k] = clone(v[k]);
-    return out as T;
-  }
-  return v;
+function getHttpRequest(doc: Record<string, unknown>): Record<string, unknown> | undefined {
+  const h = doc.http;
+  return isObj(h) && isObj(h.request) ? h.request : undefined;
 }
 
 const tsCache = new WeakMap<object, number>();
@@ -52,25 +46,57 @@ export function tsOf(e: StoredEvent): number {
   return t;
 }
 
-/** Fill `target` with fields of `src` that it does not have yet (first writer wins, deep). */
-function fillMissing(target: Record<string, unknown>, src: Record<string, unknown>): void {
-  for (const [k, v] of Object.entries(src)) {
-    if (v === undefined || v === null) continue;
-    const cur = target[k];
-    if (cur === undefined) target[k] = isObj(v) ? clone(v) : v;
-    else if (isObj(cur) && isObj(v)) fillMissing(cur, v);
+/**
+ * Copy-on-write merge: the record shares sub-objects with its member events until it needs to
+ * change one, then copies that object (shallowly) and marks it as its own. Member events are
+ * never mutated, and the common case (one contributor per field group) copies nothing.
+ */
+class Merger {
+  private readonly owned = new WeakSet<object>();
+
+  /** `parent[key]` as an object this record owns (copied on first write). */
+  own(parent: Record<string, unknown>, key: string): Record<string, unknown> {
+    const cur = parent[key];
+    if (isObj(cur) && this.owned.has(cur)) return cur;
+    const copy: Record<string, unknown> = isObj(cur) ? { ...cur } : {};
+    this.owned.add(copy);
+    parent[key] = copy;
+    return copy;
+  }
+
+  /** Fill `parent[key]` with the fields of `src` it does not have yet (first writer wins, deep). */
+  fill(parent: Record<string, unknown>, key: string, src: unknown): void {
+    if (src === undefined || src === null) return;
+    const cur = parent[key];
+    if (cur === undefined) {
+      parent[key] = src;
+      return;
+    }
+    if (!isObj(cur) || !isObj(src)) return;
+    let target: Record<string, unknown> | undefined;
+    for (const k in src) {
+      const v = src[k];
+      if (v === undefined || v === null) continue;
+      const c = cur[k];
+      if (c !== undefined && !(isObj(c) && isObj(v))) continue;
+      target ??= this.own(parent, key);
+      this.fill(target, k, v);
+    }
   }
 }
 
-/** Order events so the most authoritative for `group` come first; ties by time then id. */
-function ordered(events: StoredEvent[], group: string): StoredEvent[] {
-  const prio = PRIORITY[group] ?? DEFAULT_PRIORITY;
-  return [...events].sort((a, b) => {
-    const pa = prio.indexOf(a.source), pb = prio.indexOf(b.source);
-    if (pa !== pb) return pa - pb;
-    // Within a layer prefer the outermost hop: server spans / inbound entries that started first.
-    return tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  });
+/** Events grouped by source, each group in time order (events are sorted by time already). */
+function bySource(events: StoredEvent[]): Map<SourceType, StoredEvent[]> {
+  const m = new Map<SourceType, StoredEvent[]>();
+  for (const e of events) (m.get(e.source) ?? m.set(e.source, []).get(e.source)!).push(e);
+  return m;
+}
+
+/** Events ordered so the most authoritative for `group` come first; within a layer, earliest first. */
+function ordered(groups: Map<SourceType, StoredEvent[]>, group: string): StoredEvent[] {
+  const out: StoredEvent[] = [];
+  for (const src of PRIORITY[group] ?? DEFAULT_PRIORITY) for (const e of groups.get(src) ?? []) out.push(e);
+  return out;
 }
 
 export interface BuildInput {
@@ -80,6 +106,8 @@ export interface BuildInput {
   keys: string[];
   previous?: AuditRecord;
   partial?: boolean;
+  /** Joins not made (several candidates); part of the content, so compared for the version. */
+  ambiguous?: AuditRecord['auditmesh']['ambiguous'];
   now: Date;
 }
 
@@ -87,27 +115,17 @@ export interface BuildInput {
 export function buildRecord(inp: BuildInput): AuditRecord {
   const events = [...inp.events].sort((a, b) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const doc: Record<string, unknown> = {};
+  const merger = new Merger();
+  const layers = bySource(events);
   const groups = new Set<string>();
-  for (const e of events) for (const k of Object.keys(e.ecs)) if (!RECORD_OWNED.has(k)) groups.add(k);
-  for (const g of [...groups].sort()) {
-    for (const e of ordered(events, g)) {
-      const v = e.ecs[g];
-      if (v === undefined || v === null) continue;
-      if (doc[g] === undefined) doc[g] = isObj(v) ? clone(v) : v;
-      else if (isObj(doc[g]) && isObj(v)) fillMissing(doc[g] as Record<string, unknown>, v);
-    }
-  }
+  for (const e of events) for (const k in e.ecs) if (!RECORD_OWNED.has(k)) groups.add(k);
+  for (const g of [...groups].sort()) for (const e of ordered(layers, g)) merger.fill(doc, g, e.ecs[g]);
 
   // The request's trace id even when only a join key carried it (e.g. a traceparent header in Tyk's raw request).
   const traceId = events.find((e) => e.join.traceId)?.join.traceId;
-  if (traceId && !isObj(doc.trace)) doc.trace = { id: traceId };
-  else if (traceId && isObj(doc.trace) && (doc.trace as Ecs).id === undefined) (doc.trace as Ecs).id = traceId;
+  if (traceId && (!isObj(doc.trace) || doc.trace.id === undefined)) merger.own(doc, 'trace').id = traceId;
   const requestId = events.find((e) => e.join.requestId)?.join.requestId;
-  if (requestId) {
-    const h = (isObj(doc.http) ? doc.http : (doc.http = {})) as Ecs;
-    const req = (isObj(h.request) ? h.request : (h.request = {})) as Ecs;
-    req.id ??= requestId;
-  }
+  if (requestId && (getHttpRequest(doc)?.id === undefined)) merger.own(merger.own(doc, 'http'), 'request').id = requestId;
 
   const sources = [...new Set(events.map((e) => e.source))].sort() as SourceType[];
   const hasHttp = events.some((e) => e.source !== 'panos');
@@ -115,11 +133,8 @@ export function buildRecord(inp: BuildInput): AuditRecord {
 
   // event.*: a single-event record keeps the event's own classification; a request gets ours.
   const event: Ecs = {};
-  if (events.length === 1) Object.assign(event, clone(events[0]!.ecs.event ?? {}));
-  else {
-    const edge = ordered(events, 'http')[0]!;
-    Object.assign(event, clone((edge.ecs.event as Ecs | undefined) ?? {}));
-  }
+  if (events.length === 1) Object.assign(event, events[0]!.ecs.event ?? {});
+  else Object.assign(event, (ordered(layers, 'http')[0]!.ecs.event as Ecs | undefined) ?? {});
   const starts = events.map(tsOf).filter((n) => n > 0);
   const start = starts.length ? Math.min(...starts) : Date.parse(inp.now.toISOString());
   const ends = events.map((e) => e.join.endMs ?? tsOf(e)).filter((n) => n > 0);
@@ -139,7 +154,7 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   const identity = resolveIdentity(events.flatMap((e) => e.claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id }))));
   const user: Ecs = {};
   const evUser = events.length === 1 ? (events[0]!.ecs.user as Ecs | undefined) : undefined;
-  if (evUser) Object.assign(user, clone(evUser));
+  if (evUser) Object.assign(user, evUser);
   if (identity.subject) {
     user.id = identity.subject;
     const best = identity.claims.find((c) => c.subject === identity.subject && c.method === identity.method);
@@ -200,6 +215,7 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   };
   if (services.length) am.services = services;
   if (inp.partial) am.partial = true;
+  if (inp.ambiguous?.length) am.ambiguous = inp.ambiguous;
   out.auditmesh = am;
   const rec = out as AuditRecord;
   if (inp.previous) {
