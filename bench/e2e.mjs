@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+// End-to-end benchmark: real Kafka → auditmesh → real Elasticsearch on this machine, with the two
+// ceilings measured in the same run on the same data:
+//   1. raw consumption of the topics with kafkajs (no processing),
+//   2. raw bulk indexing into Elasticsearch of the very documents auditmesh wrote,
+// then auditmesh's ratio to the smaller ceiling, freshness (produce → queryable) p50/p99, and the
+// CPU and memory of the auditmesh process. Also: events/s from files into the embedded store.
+//
+//   npm run build && node bench/e2e.mjs [requests=20000]
+//
+// Starts its own Kafka and Elasticsearch with the test harness and stops them at the end.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { request, otlpMessage, eventCount } from './lib/traffic.mjs';
+
+const require = createRequire(import.meta.url);
+const h = require('../scripts/infra/harness.cjs');
+const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
+const { Client } = require('@elastic/elasticsearch');
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const N = Number(process.argv[2] ?? 20_000);
+const SPANS_PER_MSG = 20;
+const FRESH_N = 200;
+const log = (m) => process.stderr.write(`[e2e] ${m}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+function procStats(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const ticks = Number(stat[11]) + Number(stat[12]);
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+    return { cpuSec: ticks / 100, rss };
+  } catch {
+    return undefined;
+  }
+}
+
+async function produceAll(producer, topics, from, to, spacing) {
+  const batch = { tyk: [], envoy: [], otlp: [], panos: [] };
+  let spans = [];
+  const flush = async () => {
+    if (spans.length) batch.otlp.push({ value: otlpMessage(spans) });
+    spans = [];
+    await producer.sendBatch({ topicMessages: Object.entries(batch).filter(([, m]) => m.length).map(([k, messages]) => ({ topic: topics[k], messages })), acks: -1 });
+    for (const k of Object.keys(batch)) batch[k] = [];
+  };
+  for (let i = from; i < to; i++) {
+    const r = request(i, { spacingMs: spacing });
+    batch.tyk.push({ value: r.tyk });
+    batch.envoy.push({ value: r.envoy });
+    if (r.panos) batch.panos.push({ value: r.panos });
+    spans.push(r.span);
+    if (spans.length === SPANS_PER_MSG) {
+      batch.otlp.push({ value: otlpMessage(spans) });
+      spans = [];
+    }
+    if (batch.tyk.length >= 2000) await flush();
+  }
+  await flush();
+}
+
+async function main() {
+  if (!fs.existsSync(path.join(root, 'dist/cli.js'))) throw new Error('build first: npm run build');
+  const infra = await h.startAll({ log });
+  const es = new Client({ node: infra.elasticsearch.url });
+  const kafka = new Kafka({ clientId: 'bench', brokers: [infra.kafka.brokers], logLevel: logLevel.ERROR });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));
+  const topics = { tyk: 'bench.tyk', envoy: 'bench.envoy', otlp: 'bench.otlp', panos: 'bench.panos' };
+  const result = { requests: N, events: eventCount(N), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version } };
+  let svc;
+  try {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 2 })), waitForLeaders: true });
+    const producer = kafka.producer();
+    await producer.connect();
+    let t = performance.now();
+    await produceAll(producer, topics, 0, N, 2);
+    result.produce_s = +((performance.now() - t) / 1000).toFixed(2);
+    const msgCount = Object.values(await Promise.all(Object.values(topics).map((tp) => admin.fetchTopicOffsets(tp)))).flat().reduce((n, p) => n + Number(p.high), 0);
+    result.kafka_messages = msgCount;
+    log(`produced ${msgCount} messages for ${N} requests (${result.events} events) in ${result.produce_s}s`);
+
+    // Ceiling 1: raw kafkajs consumption of the same topics.
+    {
+      const consumer = kafka.consumer({ groupId: 'bench-raw', maxBytesPerPartition: 4 * 1024 * 1024 });
+      await consumer.connect();
+      await consumer.subscribe({ topics: Object.values(topics), fromBeginning: true });
+      let seen = 0;
+      const start = performance.now();
+      await new Promise((resolve) => {
+        consumer.run({ eachBatch: async ({ batch }) => { seen += batch.messages.length; if (seen >= msgCount) resolve(); } });
+      });
+      const s = (performance.now() - start) / 1000;
+      await consumer.disconnect();
+      result.ceiling_kafka_consume = { messages_per_s: Math.round(msgCount / s), events_per_s: Math.round(result.events / s) };
+      log(`raw kafkajs consumption: ${JSON.stringify(result.ceiling_kafka_consume)}`);
+    }
+
+    // auditmesh: consume everything, measure until the consumer groups have no lag.
+    const pdir = path.join(tmp, 'pipelines');
+    fs.mkdirSync(pdir);
+    for (const [type, topic] of Object.entries(topics)) fs.writeFileSync(path.join(pdir, `${type}.yaml`), `id: ${type}\ntype: kafka\ntopics: [${topic}]\nparser: ${type}\nbatch:\n  maxRecords: 4000\n`);
+    const env = { ...process.env, KAFKA_BROKERS: infra.kafka.brokers, ELASTICSEARCH_URL: infra.elasticsearch.url, AUDITMESH_DATA_DIR: path.join(tmp, 'data'), AUDITMESH_PIPELINES_DIR: pdir, AUDITMESH_INDEX_PREFIX: 'bench', PORT: '0', LOG_LEVEL: 'warn' };
+    const start = performance.now();
+    svc = spawn(process.execPath, [path.join(root, 'bin/auditmesh.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const samples = [];
+    const cpu0 = { cpuSec: 0 };
+    const lagOf = async () => {
+      let lag = 0;
+      for (const [type, topic] of Object.entries(topics)) {
+        const committed = await admin.fetchOffsets({ groupId: `auditmesh-${type}`, topics: [topic] }).catch(() => []);
+        const ends = await admin.fetchTopicOffsets(topic);
+        for (const p of ends) {
+          const c = committed[0]?.partitions.find((x) => x.partition === p.partition);
+          lag += Number(p.high) - Math.max(0, Number(c?.offset ?? 0));
+        }
+      }
+      return lag;
+    };
+    // Steady state: timed from the first committed batch (process start-up and consumer-group joins
+    // are reported separately) to zero lag.
+    let firstProgress;
+    let cpuAtFirst = 0;
+    while (true) {
+      await sleep(250);
+      const st = procStats(svc.pid);
+      if (st) samples.push(st);
+      if (svc.exitCode !== null) throw new Error(`auditmesh exited with ${svc.exitCode}`);
+      const lag = await lagOf();
+      if (firstProgress === undefined && lag < msgCount) {
+        firstProgress = performance.now();
+        cpuAtFirst = st?.cpuSec ?? 0;
+      }
+      if (lag === 0) break;
+      if (performance.now() - start > 30 * 60_000) throw new Error('auditmesh did not finish within 30 minutes');
+    }
+    const elapsed = (performance.now() - (firstProgress ?? start)) / 1000;
+    const last = samples[samples.length - 1] ?? cpu0;
+    result.auditmesh = {
+      startup_s: +(((firstProgress ?? start) - start) / 1000).toFixed(2),
+      seconds: +elapsed.toFixed(2),
+      events_per_s: Math.round(result.events / elapsed),
+      cpu_seconds: +(last.cpuSec - cpuAtFirst).toFixed(1),
+      cpu_cores_avg: +((last.cpuSec - cpuAtFirst) / elapsed).toFixed(2),
+      rss_peak_mb: Math.round(Math.max(...samples.map((s) => s.rss)) / 1048576),
+    };
+    log(`auditmesh: ${JSON.stringify(result.auditmesh)}`);
+
+    // Ceiling 2: bulk-index the documents auditmesh wrote, into fresh indices, as fast as ES takes them.
+    await es.indices.refresh({ index: 'bench-*' });
+    const docs = [];
+    for (const index of ['bench-records-*', 'bench-events-*', 'bench-keys', 'bench-loc']) {
+      let resp = await es.search({ index, scroll: '1m', size: 5000, query: { match_all: {} } });
+      while (resp.hits.hits.length) {
+        for (const hit of resp.hits.hits) docs.push({ index: `ceiling-${hit._index.replace(/^bench-/, '')}`, id: hit._id, doc: hit._source });
+        resp = await es.scroll({ scroll_id: resp._scroll_id, scroll: '1m' });
+      }
+    }
+    {
+      const start2 = performance.now();
+      for (let i = 0; i < docs.length; i += 5000) {
+        const ops = docs.slice(i, i + 5000).flatMap((d) => [{ index: { _index: d.index, _id: d.id } }, d.doc]);
+        const r = await es.bulk({ operations: ops, refresh: false });
+        if (r.errors) throw new Error('ceiling bulk had errors');
+      }
+      await es.indices.refresh({ index: 'ceiling-*' });
+      const s = (performance.now() - start2) / 1000;
+      result.ceiling_es_bulk = { documents: docs.length, docs_per_s: Math.round(docs.length / s), events_per_s: Math.round(result.events / s) };
+      log(`raw bulk indexing: ${JSON.stringify(result.ceiling_es_bulk)}`);
+    }
+    const ceiling = Math.min(result.ceiling_kafka_consume.events_per_s, result.ceiling_es_bulk.events_per_s);
+    result.ratio_to_smaller_ceiling = +(result.auditmesh.events_per_s / ceiling).toFixed(2);
+
+    // Freshness: produce marker requests one by one at a steady pace while auditmesh runs; time until
+    // the record (with its Tyk, Envoy and span members) is searchable in Elasticsearch.
+    {
+      const lat = [];
+      const pending = new Map();
+      const t0 = Date.parse('2026-06-01T08:00:00Z') + N * 2 + 60_000;
+      const poll = setInterval(async () => {
+        if (!pending.size) return;
+        const ids = [...pending.keys()];
+        try {
+          await es.indices.refresh({ index: 'bench-records-*' });
+          const r = await es.search({ index: 'bench-records-*', size: ids.length, _source: ['trace.id', 'auditmesh.member_count'], query: { terms: { 'trace.id': ids } } });
+          const now = performance.now();
+          for (const hit of r.hits.hits) {
+            const id = hit._source.trace.id;
+            if (pending.has(id) && hit._source.auditmesh.member_count >= 3) {
+              lat.push(now - pending.get(id));
+              pending.delete(id);
+            }
+          }
+        } catch { /* keep polling */ }
+      }, 50);
+      for (let k = 0; k < FRESH_N; k++) {
+        const r = request(N + k, { t0 });
+        const sentAt = performance.now();
+        await producer.sendBatch({ topicMessages: [{ topic: topics.tyk, messages: [{ value: r.tyk }] }, { topic: topics.envoy, messages: [{ value: r.envoy }] }, { topic: topics.otlp, messages: [{ value: otlpMessage([r.span]) }] }], acks: -1 });
+        pending.set(r.traceId, sentAt);
+        await sleep(20);
+      }
+      const deadline = performance.now() + 60_000;
+      while (pending.size && performance.now() < deadline) await sleep(100);
+      clearInterval(poll);
+      result.freshness_ms = { n: lat.length, missing: pending.size, p50: Math.round(pct(lat, 50)), p99: Math.round(pct(lat, 99)), note: 'produce (acks=all) → record with 3 members searchable; includes the 50 ms poll interval and an explicit refresh' };
+      log(`freshness: ${JSON.stringify(result.freshness_ms)}`);
+    }
+    await producer.disconnect();
+    await admin.disconnect();
+  } finally {
+    if (svc && svc.exitCode === null) {
+      svc.kill('SIGTERM');
+      await new Promise((r) => svc.once('exit', r));
+    }
+    await es.close().catch(() => undefined);
+    await h.stopAll(infra, { log });
+  }
+
+  // Embedded default: files into the embedded store with `auditmesh ingest`.
+  {
+    const files = { tyk: [], envoy: [], panos: [], otlp: [] };
+    for (let i = 0; i < N; i++) {
+      const r = request(i);
+      files.tyk.push(r.tyk);
+      files.envoy.push(r.envoy);
+      if (r.panos) files.panos.push(r.panos);
+    }
+    const { toOtlpJson } = require('../dist/parsers/otlp/encode.js');
+    for (let i = 0; i < N; i += SPANS_PER_MSG) {
+      const spans = [];
+      for (let j = i; j < Math.min(N, i + SPANS_PER_MSG); j++) spans.push(request(j).span);
+      files.otlp.push(JSON.stringify(toOtlpJson({ resourceSpans: [{ resource: { 'service.name': 'orders' }, scopeSpans: [{ spans }] }] })));
+    }
+    const env = { ...process.env, AUDITMESH_DATA_DIR: path.join(tmp, 'embedded'), LOG_LEVEL: 'warn' };
+    delete env.KAFKA_BROKERS;
+    delete env.ELASTICSEARCH_URL;
+    const start = performance.now();
+    for (const [type, lines] of Object.entries(files)) {
+      const f = path.join(tmp, `${type}.log`);
+      fs.writeFileSync(f, lines.join('\n') + '\n');
+      const r = spawnSync(process.execPath, [path.join(root, 'bin/auditmesh.js'), 'ingest', '--type', type, f], { env, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`ingest ${type} failed: ${r.stderr}`);
+    }
+    const s = (performance.now() - start) / 1000;
+    result.embedded_files = { seconds: +s.toFixed(2), events_per_s: Math.round(result.events / s) };
+    log(`embedded: ${JSON.stringify(result.embedded_files)}`);
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  console.log(JSON.stringify(result, null, 2));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
