@@ -1,12 +1,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import net from 'node:net';
-import type { AuditStore, RecordQuery } from '../model/record';
+import type { AuditStore } from '../model/record';
 import type { Logger } from '../instrumentation/logger';
 import type { Metrics } from '../instrumentation/metrics';
 import { type Authenticator, type Role, rateLimit, requireRole } from './auth';
 import { PipelineError } from '../errors';
 import { SOURCE_TYPES, type SourceType } from '../model/events';
+import { hex32, rangeProblem, recordsQuery, toRecordQuery } from './validation';
 
 export interface ApiDeps {
   store: AuditStore;
@@ -25,6 +25,11 @@ export interface ApiDeps {
    * Registered after the core routes, before the 404 handler.
    */
   routes?: RouteModule[];
+  /**
+   * Middleware run before every route, after the security headers (e.g. the API audit trail,
+   * api/apiAudit.ts, which must see every /v1 request, including those of the core routes).
+   */
+  middleware?: express.RequestHandler[];
 }
 
 /** What a route module gets: the app, the auth middleware factory, the rate limiter and the deps. */
@@ -34,32 +39,6 @@ export interface RouteContext {
   deps: ApiDeps;
 }
 export type RouteModule = (app: express.Express, ctx: RouteContext) => void;
-
-const VERDICTS = ['verified', 'invalid_signature', 'expired', 'not_yet_valid', 'wrong_audience', 'unknown_issuer', 'malformed', 'no_token', 'unverifiable', 'trusted_upstream'] as const;
-const iso = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z');
-const hex32 = z.string().transform((s) => s.toLowerCase()).refine((s) => /^[0-9a-f]{32}$|^[0-9a-f]{16}$/.test(s), 'must be a 32- or 16-hex-digit trace id');
-
-const recordsQuery = z
-  .object({
-    from: iso.optional(),
-    to: iso.optional(),
-    'trace.id': hex32.optional(),
-    'user.id': z.string().min(1).max(256).optional(),
-    'source.ip': z.string().refine((s) => net.isIP(s) !== 0, 'must be an IPv4 or IPv6 address').optional(),
-    verdict: z.enum(VERDICTS).optional(),
-    'service.name': z.string().min(1).max(256).optional(),
-    'http.request.method': z.string().regex(/^[A-Za-z]{1,16}$/, 'must be an HTTP method').optional(),
-    'http.response.status_code': z.coerce.number().int().min(0).max(999).optional(),
-    'event.outcome': z.enum(['success', 'failure', 'unknown']).optional(),
-    source: z.enum(SOURCE_TYPES as [SourceType, ...SourceType[]]).optional(),
-    type: z.enum(['request', 'session', 'event']).optional(),
-    q: z.string().min(1).max(256).optional(),
-    limit: z.coerce.number().int().min(1, 'must be between 1 and 1000').max(1000, 'must be between 1 and 1000').optional(),
-    /** Elasticsearch's name for the page size, accepted as an alias of `limit`. */
-    size: z.coerce.number().int().min(1, 'must be between 1 and 1000').max(1000, 'must be between 1 and 1000').optional(),
-    cursor: z.string().max(512).optional(),
-  })
-  .strict();
 
 function badRequest(res: Response, err: z.ZodError): void {
   res.status(400).json({
@@ -85,6 +64,7 @@ export function createApp(deps: ApiDeps): express.Express {
     res.on('finish', () => metrics.apiRequests.add(1, { route: req.route?.path ?? 'unmatched', status: String(res.statusCode) }));
     next();
   });
+  for (const mw of deps.middleware ?? []) app.use(mw);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -103,28 +83,21 @@ export function createApp(deps: ApiDeps): express.Express {
     const p = recordsQuery.safeParse(req.query);
     if (!p.success) return badRequest(res, p.error);
     const v = p.data;
-    if (v.from && v.to && Date.parse(v.from) >= Date.parse(v.to)) {
-      res.status(400).json({ error: 'bad_request', message: 'from must be before to' });
+    const range = rangeProblem(v.from, v.to);
+    if (range) {
+      res.status(400).json({ error: 'bad_request', message: range });
       return;
     }
     if (v.limit !== undefined && v.size !== undefined && v.limit !== v.size) {
       res.status(400).json({ error: 'bad_request', message: 'limit and size are the same parameter; give one (or equal values)' });
       return;
     }
-    const q: RecordQuery = { limit: v.limit ?? v.size ?? 100 };
-    if (v.from) q.from = new Date(v.from).toISOString();
-    if (v.to) q.to = new Date(v.to).toISOString();
-    if (v['trace.id']) q.traceId = normTrace(v['trace.id']);
-    if (v['user.id']) q.userId = v['user.id'];
-    if (v['source.ip']) q.sourceIp = v['source.ip'];
-    if (v.verdict) q.verdict = v.verdict;
-    if (v['service.name']) q.service = v['service.name'];
-    if (v['http.request.method']) q.method = v['http.request.method'].toUpperCase();
-    if (v['http.response.status_code'] !== undefined) q.status = v['http.response.status_code'];
-    if (v['event.outcome']) q.outcome = v['event.outcome'];
-    if (v.source) q.source = v.source;
-    if (v.type) q.recordType = v.type;
-    if (v.q) q.text = v.q;
+    // `api` records are the API's own audit trail: like /v1/audit-log, for admins only.
+    if (v.type === 'api' && !req.principal?.roles.includes('admin')) {
+      res.status(403).json({ error: 'forbidden', message: 'type=api (the API audit trail) requires the role: admin' });
+      return;
+    }
+    const q = toRecordQuery(v, v.limit ?? v.size ?? 100);
     if (v.cursor) q.cursor = v.cursor;
     try {
       const page = await store.searchRecords(q);
@@ -137,6 +110,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/v1/traces/:traceId', readers, limiter, async (req, res, next) => {
     const p = hex32.safeParse(req.params.traceId);
     if (!p.success) return badRequest(res, p.error);
+    const none = z.object({}).strict().safeParse(req.query);
+    if (!none.success) return badRequest(res, none.error);
     try {
       const t = await store.getTrace(normTrace(p.data));
       if (t.records.length === 0) {

@@ -1,4 +1,5 @@
 import type { ClaimMethod, ClaimStrength, DeadLetter, Ecs, IdentityClaim, JoinKeys, SourceRef, SourceType, Verdict } from './events';
+import type { IdentityActivityAggregates, IdentityActivityQuery, ReportAggregates, ReportQuery } from './analytics';
 
 /** A source event as stored: the parsed event without transient fields (tokens never stored). */
 export interface StoredEvent {
@@ -50,8 +51,12 @@ export interface AuditRecord extends Ecs {
   '@timestamp': string;
   auditmesh: {
     record_id: string;
-    /** `request`: HTTP request across layers; `session`: a firewall session without a request. */
-    record_type: 'request' | 'session' | 'event';
+    /**
+     * `request`: HTTP request across layers; `session`: a firewall session without a request;
+     * `api`: a query of auditmesh's own API (the audit trail of the audit trail, see api/apiAudit.ts),
+     * excluded from searches unless asked for and from reports.
+     */
+    record_type: RecordType;
     sources: SourceType[];
     members: MemberRef[];
     member_count: number;
@@ -65,7 +70,19 @@ export interface AuditRecord extends Ecs {
     ambiguous?: { event_id: string; key: string; candidates: number }[];
     version: number;
     updated_at: string;
+    /** `api` records only: what the API call was (and, for exports, the export manifest). */
+    api?: ApiCallInfo;
   };
+}
+
+export type RecordType = 'request' | 'session' | 'event' | 'api';
+
+/** Details of an `api` record beyond its ECS fields. */
+export interface ApiCallInfo {
+  /** Same as event.action, e.g. `records-search`, `export`. */
+  action: string;
+  /** Export manifest (`GET /v1/export`), when the call was an export. */
+  export?: Record<string, unknown>;
 }
 
 /** Filters of the record search API; every field is validated before it reaches a store. */
@@ -81,7 +98,18 @@ export interface RecordQuery {
   status?: number;
   outcome?: 'success' | 'failure' | 'unknown';
   source?: SourceType;
-  recordType?: 'request' | 'session' | 'event';
+  /** Absent: every type except `api`. */
+  recordType?: RecordType;
+  /** Exact rule.name (the firewall/mesh policy rule that matched). */
+  ruleName?: string;
+  /** Exact PAN-OS action of the firewall member (`panw.panos.action`: allow, deny, drop, reset-both, ...). */
+  firewallAction?: string;
+  /** Exact url.path. */
+  path?: string;
+  /** Case-sensitive string prefix of url.path. */
+  pathPrefix?: string;
+  /** auditmesh.identity.mismatch: layers named different principals (true) or not (false). */
+  mismatch?: boolean;
   /** Free text, matched against url.path and user_agent.original (tokens, not query syntax). */
   text?: string;
   limit: number;
@@ -133,6 +161,10 @@ export interface AuditStore {
   /** Records and source events of one trace, events in time order. */
   getTrace(traceId: string): Promise<{ records: AuditRecord[]; events: StoredEvent[] }>;
   listDeadLetters(q: DeadLetterQuery): Promise<{ deadLetters: DeadLetter[]; nextCursor?: string }>;
+  /** Aggregates of one identity's records in [from, to) (`api` records excluded). See model/analytics.ts. */
+  identityActivity(q: IdentityActivityQuery): Promise<IdentityActivityAggregates>;
+  /** Records matching a predicate in [from, to) grouped by user.id (`api` records excluded). */
+  reportByIdentity(q: ReportQuery): Promise<ReportAggregates>;
   /** Make writes visible to search (Elasticsearch refresh); a no-op for the embedded store. */
   refresh(): Promise<void>;
 }

@@ -10,8 +10,12 @@
  * `init()`. `cleanup` (default: `close()`) must close the store and may delete its data.
  */
 import type { DeadLetter, SourceType, Verdict } from '../model/events';
-import type { AuditRecord, AuditStore, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
+import type { AuditRecord, AuditStore, RecordQuery, RecordType, StoredEvent, WriteBatch } from '../model/record';
+import type { ClaimMethod } from '../model/events';
+import type { ReportQuery } from '../model/analytics';
 import { PipelineError } from '../errors';
+import { finishActivity } from './analytics';
+import { REPORT_NAMES, reportPredicate, type ReportName, type ReportsConfig } from './reports';
 
 // ---- fixtures ------------------------------------------------------------------------------
 
@@ -27,9 +31,19 @@ export interface RecordSpec {
   status?: number;
   outcome?: 'success' | 'failure' | 'unknown';
   sources?: SourceType[];
-  recordType?: 'request' | 'session' | 'event';
+  recordType?: RecordType;
   path?: string;
   userAgent?: string;
+  /** rule.name */
+  ruleName?: string;
+  /** panw.panos.action */
+  firewallAction?: string;
+  /** Default: verdict === 'verified'. */
+  verified?: boolean;
+  mismatch?: boolean;
+  identityMethod?: ClaimMethod;
+  /** user.roles */
+  roles?: string[];
 }
 
 /** A unified record with the ECS fields the search API filters on. */
@@ -52,7 +66,14 @@ export function makeRecord(s: RecordSpec): AuditRecord {
       })),
       member_count: sources.length,
       keys: s.traceId ? [`t:${s.traceId}`] : [`x:${s.id}`],
-      identity: { verdict: s.verdict ?? 'no_token', verified: s.verdict === 'verified', claims: [], mismatch: false, ...(s.userId ? { subject: s.userId } : {}) },
+      identity: {
+        verdict: s.verdict ?? 'no_token',
+        verified: s.verified ?? s.verdict === 'verified',
+        claims: [],
+        mismatch: s.mismatch ?? false,
+        ...(s.userId ? { subject: s.userId } : {}),
+        ...(s.identityMethod ? { method: s.identityMethod } : {}),
+      },
       version: 1,
       updated_at: s.ts,
     },
@@ -69,6 +90,9 @@ export function makeRecord(s: RecordSpec): AuditRecord {
   }
   if (s.path !== undefined) r.url = { path: s.path };
   if (s.userAgent !== undefined) r.user_agent = { original: s.userAgent };
+  if (s.roles && r.user) (r.user as Record<string, unknown>).roles = s.roles;
+  if (s.ruleName !== undefined) r.rule = { name: s.ruleName };
+  if (s.firewallAction !== undefined) r.panw = { panos: { type: 'TRAFFIC', action: s.firewallAction } };
   return r;
 }
 
@@ -130,6 +154,43 @@ export const CORPUS: RecordSpec[] = [
   { id: 'r13', ts: at(BASE, 12000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: "/it's/here" },
   { id: 'r14', ts: at(BASE, 13000), service: 'files', method: 'GET', status: 200, outcome: 'success', path: '/files/a%b', userAgent: 'MOZILLA-compatible bot' },
 ];
+
+const DAY3 = '2024-06-03T00:00:00.000Z';
+const h = (hhmm: string, day = '2024-06-03') => `${day}T${hhmm}:00.000Z`;
+const SPIFFE = 'spiffe://cluster.local/ns/pay/sa/billing';
+
+/**
+ * Fixtures of the analytics filters, identity activity and reports (issue 5): identities verified by
+ * JWT (alice, with group `admins`), with a mismatch (bob), SPIFFE, glob-matched service accounts,
+ * no identity (firewall denials), and one `api` record that every answer must leave out.
+ */
+export const ANALYTICS_CORPUS: RecordSpec[] = [
+  { id: 'a01', ts: h('08:15'), userId: 'alice', method: 'GET', path: '/api/admin/users', status: 200, outcome: 'success', service: 'admin', verdict: 'verified', identityMethod: 'jwt', roles: ['admins'], sourceIp: '10.0.0.1', sources: ['envoy', 'otlp'] },
+  { id: 'a02', ts: h('08:45'), userId: 'alice', method: 'DELETE', path: '/api/admin/users/9', status: 204, outcome: 'success', service: 'admin', verdict: 'verified', identityMethod: 'jwt', roles: ['admins'], sourceIp: '10.0.0.1', sources: ['envoy', 'tyk'] },
+  { id: 'a03', ts: h('09:10'), userId: 'alice', method: 'POST', path: '/api/payments/charge', status: 403, outcome: 'failure', service: 'payments', verdict: 'verified', identityMethod: 'jwt', roles: ['admins'], sourceIp: '10.0.0.2', sources: ['envoy'] },
+  { id: 'a04', ts: h('11:00'), userId: 'bob', method: 'GET', path: '/api/orders/1', status: 200, outcome: 'success', service: 'orders', verdict: 'trusted_upstream', verified: true, mismatch: true, identityMethod: 'jwt_payload', sourceIp: '10.0.0.3', sources: ['envoy'] },
+  { id: 'a05', ts: h('11:30'), userId: 'bob', method: 'POST', path: '/api/admin/users', status: 401, outcome: 'failure', service: 'admin', verdict: 'invalid_signature', identityMethod: 'jwt', sourceIp: '10.0.0.3', sources: ['tyk'] },
+  { id: 'a06', ts: h('12:00'), userId: SPIFFE, method: 'GET', path: '/api/payments/ledger', status: 200, outcome: 'success', service: 'payments', verdict: 'trusted_upstream', verified: true, identityMethod: 'spiffe', sourceIp: '10.0.1.5', sources: ['envoy'] },
+  { id: 'a07', ts: h('12:00'), userId: SPIFFE, method: 'PUT', path: '/internal/sync', status: 500, outcome: 'failure', service: 'billing', verdict: 'trusted_upstream', verified: true, identityMethod: 'spiffe', sourceIp: '10.0.1.5', sources: ['envoy'] },
+  { id: 'a08', ts: h('13:00'), userId: 'svc-reporting', method: 'GET', path: '/api/reports/daily', status: 200, outcome: 'success', service: 'reports', verdict: 'unverifiable', identityMethod: 'tyk_key', sourceIp: '10.0.2.1', sources: ['tyk'] },
+  { id: 'a09', ts: h('14:00'), outcome: 'failure', verdict: 'no_token', sourceIp: '192.168.1.10', sources: ['panos'], recordType: 'session', ruleName: 'block-untrusted', firewallAction: 'deny' },
+  { id: 'a10', ts: h('14:05'), method: 'GET', path: '/api/admin/x', outcome: 'failure', service: 'admin', verdict: 'no_token', sourceIp: '192.168.1.10', sources: ['envoy', 'panos'], ruleName: 'block-untrusted', firewallAction: 'reset-both' },
+  { id: 'a11', ts: h('15:00'), userId: 'alice', method: 'GET', path: '/api/administrators', status: 200, outcome: 'success', service: 'admin', verdict: 'verified', identityMethod: 'jwt', roles: ['admins'], sourceIp: '10.0.0.1', sources: ['envoy'] },
+  { id: 'a12', ts: h('15:30'), userId: 'alice', method: 'GET', path: '/API/ADMIN/users', status: 404, outcome: 'failure', service: 'admin', verdict: 'verified', identityMethod: 'jwt', roles: ['admins'], sourceIp: '10.0.0.1', sources: ['envoy'] },
+  { id: 'a13', ts: h('20:00', '2024-06-04'), userId: 'alice', method: 'GET', path: '/api/orders/2', status: 200, outcome: 'success', service: 'orders', verdict: 'verified', identityMethod: 'jwt', roles: ['admins'], sourceIp: '10.0.0.1', sources: ['envoy', 'panos'], ruleName: 'allow-web', firewallAction: 'allow' },
+  { id: 'a14', ts: h('09:00', '2024-06-05'), userId: 'ann', method: 'GET', path: '/v1/records', status: 200, outcome: 'success', verdict: 'verified', identityMethod: 'jwt', sourceIp: '127.0.0.1', sources: [], recordType: 'api' },
+  { id: 'a15', ts: h('10:00'), userId: 'job[7]', method: 'POST', path: '/api/admin/jobs', status: 200, outcome: 'success', service: 'batch', verdict: 'unverifiable', identityMethod: 'tyk_key', sourceIp: '10.0.3.1', sources: ['tyk'] },
+  { id: 'a16', ts: h('10:30'), userId: 'svc-ünïcode', method: 'GET', path: '/api/health', status: 200, outcome: 'success', service: 'health', verdict: 'unverifiable', identityMethod: 'tyk_key', sourceIp: '10.0.3.2', sources: ['tyk'] },
+  { id: 'a17', ts: h('10:45'), userId: 'jobs7', method: 'GET', path: '/api/health', status: 200, outcome: 'success', service: 'health', verdict: 'unverifiable', identityMethod: 'tyk_key', sourceIp: '10.0.3.3', sources: ['tyk'] },
+];
+
+/** The reports configuration of the fixtures (config `reports`). */
+export const REPORTS_CONFIG: ReportsConfig = {
+  sensitive: { pathPrefixes: ['/api/admin', '/api/payments'], services: ['billing'] },
+  adminPathPrefixes: ['/api/admin'],
+  adminGroups: ['admins'],
+  serviceAccountPatterns: ['svc-*', 'job[?]'],
+};
 
 // ---- the suite -----------------------------------------------------------------------------
 
@@ -540,6 +601,229 @@ export function storeContract(name: string, makeStore: () => Promise<AuditStore>
           const second = await store.searchRecords({ limit: 100, cursor: first.nextCursor! });
           expect(idsOf(second.records)).toEqual(expected.slice(100, 200));
         });
+      });
+    });
+
+    describe('search filters of issue 5 (rule, firewall action, url.path, mismatch, api records)', () => {
+      sharedStore((s) => s.write(batchOf({ records: [...CORPUS, ...ANALYTICS_CORPUS].map(makeRecord) })));
+      const JUNE = { from: '2024-06-01T00:00:00.000Z' };
+
+      it.each<[string, Partial<RecordQuery>, string[]]>([
+        ['rule name', { ruleName: 'block-untrusted' }, ['a10', 'a09']],
+        ['rule name (exact, case-sensitive)', { ruleName: 'Block-Untrusted' }, []],
+        ['firewall action deny', { firewallAction: 'deny' }, ['a09']],
+        ['firewall action reset-both', { firewallAction: 'reset-both' }, ['a10']],
+        ['firewall action allow', { firewallAction: 'allow' }, ['a13']],
+        ['url.path exact', { path: '/api/admin/users' }, ['a05', 'a01']],
+        ['url.path exact (no prefix match)', { path: '/api/admin' }, []],
+        ['path prefix (plain string prefix)', { pathPrefix: '/api/admin' }, ['a11', 'a10', 'a05', 'a15', 'a02', 'a01']],
+        ['path prefix with a trailing slash', { pathPrefix: '/api/admin/' }, ['a10', 'a05', 'a15', 'a02', 'a01']],
+        ['path prefix equal to a whole path', { pathPrefix: '/api/admin/users' }, ['a05', 'a02', 'a01']],
+        ['path prefix (case-sensitive)', { pathPrefix: '/API' }, ['a12']],
+        ['path prefix with % and _ as literal characters', { pathPrefix: '/files/a_' }, ['r06']],
+        ['path prefix with %', { pathPrefix: '/catalog/100%' }, ['r03']],
+        ['path prefix with *', { pathPrefix: '/files/a*' }, ['r07']],
+        ['path prefix with a backslash', { pathPrefix: '/dir\\' }, ['r09']],
+        ['path prefix with non-ASCII letters (exact, no folding)', { pathPrefix: '/ärger/S' }, ['r11']],
+        ['path prefix with non-ASCII letters in another case', { pathPrefix: '/ÄRGER' }, []],
+        ['path prefix ending in the last code point', { pathPrefix: '/files/\u{10FFFF}' }, []],
+        ['mismatch true', { mismatch: true }, ['a04']],
+        ['mismatch false', { mismatch: false, from: h('11:00'), to: h('12:00') }, ['a05']],
+        ['user id of an api record: api records are left out of searches', { userId: 'ann' }, []],
+        ['record type api: only api records', { recordType: 'api' }, ['a14']],
+        ['record type api and user id', { recordType: 'api', userId: 'ann' }, ['a14']],
+        ['prefix, firewall action and time range', { pathPrefix: '/api/', firewallAction: 'reset-both', from: h('14:00'), to: h('15:00') }, ['a10']],
+      ])('filters by %s', async (_label, q, expected) => {
+        expect(await search(q)).toEqual(expected);
+      });
+
+      it('leaves api records out of an unfiltered search', async () => {
+        const ids = await search(JUNE);
+        expect(ids).toHaveLength(ANALYTICS_CORPUS.length - 1);
+        expect(ids).not.toContain('a14');
+      });
+
+      it('pages a path-prefix search with the cursor, no gap and no duplicate', async () => {
+        const got: string[] = [];
+        let cursor: string | undefined;
+        let n = 0;
+        do {
+          const page = await store.searchRecords({ limit: 2, pathPrefix: '/api/', ...JUNE, ...(cursor ? { cursor } : {}) });
+          got.push(...idsOf(page.records));
+          cursor = page.nextCursor;
+        } while (cursor && ++n < 20);
+        expect(got).toEqual(['a13', 'a11', 'a10', 'a08', 'a06', 'a05', 'a04', 'a17', 'a16', 'a15', 'a03', 'a02', 'a01']);
+      });
+    });
+
+    describe('identity activity', () => {
+      sharedStore((s) => s.write(batchOf({ records: ANALYTICS_CORPUS.map(makeRecord) })));
+      const activity = async (userId: string, from: string, to: string, bucket: 'hour' | 'day') =>
+        finishActivity(await store.identityActivity({ userId, from, to, bucket }), Date.parse(from), Date.parse(to), bucket);
+
+      it("summarizes an identity's records: resources, sources, outcomes, verdicts, source ips and an hourly timeline", async () => {
+        const a = await activity('alice', DAY3, '2024-06-05T00:00:00.000Z', 'hour');
+        expect(a.summary).toEqual({
+          records: 6,
+          first_seen: h('08:15'),
+          last_seen: h('20:00', '2024-06-04'),
+          resources: [
+            { path: '/API/ADMIN/users', service: 'admin', count: 1 },
+            { path: '/api/admin/users', service: 'admin', count: 1 },
+            { path: '/api/admin/users/9', service: 'admin', count: 1 },
+            { path: '/api/administrators', service: 'admin', count: 1 },
+            { path: '/api/orders/2', service: 'orders', count: 1 },
+            { path: '/api/payments/charge', service: 'payments', count: 1 },
+          ],
+          sources: [
+            { source: 'envoy', count: 6 },
+            { source: 'otlp', count: 1 },
+            { source: 'panos', count: 1 },
+            { source: 'tyk', count: 1 },
+          ],
+          outcomes: { success: 4, failure: 2, unknown: 0 },
+          verdicts: { verified: 6 },
+          source_ips: [
+            { ip: '10.0.0.1', count: 5 },
+            { ip: '10.0.0.2', count: 1 },
+          ],
+        });
+        expect(a.timeline).toHaveLength(48);
+        expect(a.timeline[0]).toEqual({ bucket: DAY3, count: 0, failures: 0 });
+        expect(a.timeline.filter((b) => b.count > 0)).toEqual([
+          { bucket: h('08:00'), count: 2, failures: 0 },
+          { bucket: h('09:00'), count: 1, failures: 1 },
+          { bucket: h('15:00'), count: 2, failures: 1 },
+          { bucket: h('20:00', '2024-06-04'), count: 1, failures: 0 },
+        ]);
+      });
+
+      it('buckets by day, counts repeated resources and ips, and respects [from, to)', async () => {
+        const a = await activity('alice', '2024-06-01T00:00:00.000Z', '2024-06-08T00:00:00.000Z', 'day');
+        expect(a.timeline.map((b) => [b.bucket.slice(0, 10), b.count, b.failures])).toEqual([
+          ['2024-06-01', 0, 0],
+          ['2024-06-02', 0, 0],
+          ['2024-06-03', 5, 2],
+          ['2024-06-04', 1, 0],
+          ['2024-06-05', 0, 0],
+          ['2024-06-06', 0, 0],
+          ['2024-06-07', 0, 0],
+        ]);
+        const bob = await activity('bob', DAY3, h('11:30'), 'hour');
+        expect(bob.summary).toMatchObject({ records: 1, first_seen: h('11:00'), last_seen: h('11:00'), outcomes: { success: 1, failure: 0, unknown: 0 }, verdicts: { trusted_upstream: 1 } });
+        const svc = await activity(SPIFFE, DAY3, '2024-06-04T00:00:00.000Z', 'hour');
+        expect(svc.summary.resources).toEqual([
+          { path: '/api/payments/ledger', service: 'payments', count: 1 },
+          { path: '/internal/sync', service: 'billing', count: 1 },
+        ]);
+        expect(svc.summary.source_ips).toEqual([{ ip: '10.0.1.5', count: 2 }]);
+      });
+
+      it('answers zeros for an identity without records, and leaves api records out', async () => {
+        for (const who of ['nobody', 'ann', 'Alice']) {
+          const a = await activity(who, DAY3, '2024-06-06T00:00:00.000Z', 'hour');
+          expect(a.summary).toEqual({ records: 0, first_seen: null, last_seen: null, resources: [], sources: [], outcomes: { success: 0, failure: 0, unknown: 0 }, verdicts: {}, source_ips: [] });
+          expect(a.timeline.every((b) => b.count === 0)).toBe(true);
+        }
+      });
+    });
+
+    describe('reports grouped by identity', () => {
+      sharedStore((s) => s.write(batchOf({ records: ANALYTICS_CORPUS.map(makeRecord) })));
+      const RANGE = { from: DAY3, to: '2024-06-06T00:00:00.000Z' };
+      const report = (name: ReportName, extra: Partial<ReportQuery> = {}) =>
+        store.reportByIdentity({ where: reportPredicate(name, REPORTS_CONFIG), limit: 100, examples: 5, ...RANGE, ...extra });
+      const g = (identity: string | null, count: number, failures: number, first: string, last: string, examples: string[]) => ({
+        identity,
+        count,
+        failures,
+        firstSeenMs: Date.parse(first),
+        lastSeenMs: Date.parse(last),
+        examples,
+      });
+
+      it('sensitive-access: configured path prefixes (case-sensitive string prefixes) or services', async () => {
+        expect(await report('sensitive-access')).toEqual({
+          groups: [
+            g('alice', 4, 1, h('08:15'), h('15:00'), ['a11', 'a03', 'a02', 'a01']),
+            g(SPIFFE, 2, 1, h('12:00'), h('12:00'), ['a07', 'a06']),
+            g(null, 1, 1, h('14:05'), h('14:05'), ['a10']),
+            g('bob', 1, 1, h('11:30'), h('11:30'), ['a05']),
+            g('job[7]', 1, 0, h('10:00'), h('10:00'), ['a15']),
+          ],
+          total: 9,
+          identities: 5,
+        });
+      });
+
+      it('denied-access: failures with HTTP 401/403 or a firewall action that denies', async () => {
+        expect(await report('denied-access')).toEqual({
+          groups: [g(null, 2, 2, h('14:00'), h('14:05'), ['a10', 'a09']), g('alice', 1, 1, h('09:10'), h('09:10'), ['a03']), g('bob', 1, 1, h('11:30'), h('11:30'), ['a05'])],
+          total: 4,
+          identities: 3,
+        });
+      });
+
+      it('unverified-identity: request records whose identity is not verified or whose layers disagree', async () => {
+        expect(await report('unverified-identity')).toEqual({
+          groups: [
+            g('bob', 2, 1, h('11:00'), h('11:30'), ['a05', 'a04']),
+            g(null, 1, 1, h('14:05'), h('14:05'), ['a10']),
+            g('job[7]', 1, 0, h('10:00'), h('10:00'), ['a15']),
+            g('jobs7', 1, 0, h('10:45'), h('10:45'), ['a17']),
+            g('svc-reporting', 1, 0, h('13:00'), h('13:00'), ['a08']),
+            g('svc-ünïcode', 1, 0, h('10:30'), h('10:30'), ['a16']),
+          ],
+          total: 7,
+          identities: 6,
+        });
+      });
+
+      it('privileged-actions: state-changing methods on admin paths or by members of admin groups', async () => {
+        expect(await report('privileged-actions')).toEqual({
+          groups: [g('alice', 2, 1, h('08:45'), h('09:10'), ['a03', 'a02']), g('bob', 1, 1, h('11:30'), h('11:30'), ['a05']), g('job[7]', 1, 0, h('10:00'), h('10:00'), ['a15'])],
+          total: 4,
+          identities: 3,
+        });
+      });
+
+      it('service-accounts: SPIFFE identities or user ids matching the configured globs (only * and ? are special)', async () => {
+        expect(await report('service-accounts')).toEqual({
+          groups: [
+            g(SPIFFE, 2, 1, h('12:00'), h('12:00'), ['a07', 'a06']),
+            g('job[7]', 1, 0, h('10:00'), h('10:00'), ['a15']),
+            g('svc-reporting', 1, 0, h('13:00'), h('13:00'), ['a08']),
+            g('svc-ünïcode', 1, 0, h('10:30'), h('10:30'), ['a16']),
+          ],
+          total: 5,
+          identities: 4,
+        });
+      });
+
+      it('cuts to the biggest groups (total counts all) and respects the time range and the examples cap', async () => {
+        const cut = await report('sensitive-access', { limit: 2, examples: 2 });
+        expect(cut).toEqual({ groups: [g('alice', 4, 1, h('08:15'), h('15:00'), ['a11', 'a03']), g(SPIFFE, 2, 1, h('12:00'), h('12:00'), ['a07', 'a06'])], total: 9, identities: 5 });
+        expect(await report('denied-access', { from: h('12:00'), to: h('14:05') })).toEqual({ groups: [g(null, 1, 1, h('14:00'), h('14:00'), ['a09'])], total: 1, identities: 1 });
+        expect(await report('denied-access', { from: '2024-07-01T00:00:00.000Z', to: '2024-07-02T00:00:00.000Z' })).toEqual({ groups: [], total: 0, identities: 0 });
+      });
+
+      it('matches globs per code point and literally apart from * and ?', async () => {
+        const ids = async (glob: string) => (await store.reportByIdentity({ where: { field: 'userId', glob }, limit: 100, examples: 0, ...RANGE })).groups.map((x) => x.identity);
+        expect(await ids('svc-?nïcode')).toEqual(['svc-ünïcode']);
+        expect(await ids('job[?]')).toEqual(['job[7]']);
+        expect(await ids('job?7')).toEqual(['jobs7']);
+        expect(await ids('*')).toEqual(['alice', 'bob', SPIFFE, 'job[7]', 'jobs7', 'svc-reporting', 'svc-ünïcode']);
+        expect(await ids('SVC-*')).toEqual([]);
+        expect(await ids('spiffe://*/sa/*')).toEqual([SPIFFE]);
+        expect(await ids('\\*')).toEqual([]);
+      });
+
+      it('matches nothing for empty configured lists, never everything', async () => {
+        const empty: ReportsConfig = { sensitive: { pathPrefixes: [], services: [] }, adminPathPrefixes: [], adminGroups: [], serviceAccountPatterns: [] };
+        for (const name of REPORT_NAMES) {
+          const r = await store.reportByIdentity({ where: reportPredicate(name, empty), limit: 100, examples: 5, ...RANGE });
+          if (name === 'sensitive-access' || name === 'privileged-actions') expect(r).toEqual({ groups: [], total: 0, identities: 0 });
+        }
       });
     });
 

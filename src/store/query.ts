@@ -47,6 +47,19 @@ export interface RecordColumns {
   path: string | null;
   userAgent: string | null;
   sources: string;
+  /** rule.name */
+  ruleName: string | null;
+  /** panw.panos.action: the PAN-OS action of the firewall member (allow, deny, drop, ...). */
+  firewallAction: string | null;
+  /** auditmesh.identity.verified / mismatch as 0/1 (absent = 0, never null). */
+  verified: 0 | 1;
+  mismatch: 0 | 1;
+  /** auditmesh.identity.method */
+  identityMethod: string | null;
+  /** user.roles as a JSON array of strings, null when there is none. */
+  roles: string | null;
+  /** source.nat.ip: the client address after source NAT (firewall sessions), for NAT-aware joins. */
+  sourceNatIp: string | null;
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : null);
@@ -68,5 +81,17 @@ export function recordColumns(r: AuditRecord): RecordColumns {
     path: str(getPath(r, 'url.path')),
     userAgent: str(getPath(r, 'user_agent.original')),
     sources: r.auditmesh.sources.join(','),
+    ruleName: str(getPath(r, 'rule.name')),
+    firewallAction: str(getPath(r, 'panw.panos.action')),
+    verified: r.auditmesh.identity?.verified === true ? 1 : 0,
+    mismatch: r.auditmesh.identity?.mismatch === true ? 1 : 0,
+    identityMethod: str(r.auditmesh.identity?.method),
+    roles: rolesJson(getPath(r, 'user.roles')),
+    sourceNatIp: str(getPath(r, 'source.nat.ip')),
   };
+}
+
+function rolesJson(v: unknown): string | null {
+  const list = (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x !== '');
+  return list.length ? JSON.stringify(list) : null;
 }

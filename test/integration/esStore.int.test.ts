@@ -154,7 +154,8 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
     expect(field('url.path')?.type).toBe('keyword');
     expect(field('url.path')?.fields?.text?.type).toBe('text');
     expect(field('user_agent.original')?.fields?.text?.type).toBe('text');
-    expect(props.panw).toBeUndefined(); // vendor payloads are kept in _source, never mapped
+    // Vendor payloads are kept in _source, never mapped, except the one field searched (firewall action).
+    expect(props.panw).toEqual({ properties: { panos: { properties: { action: { type: 'keyword', ignore_above: 1024 } } } } });
     expect(props.labels).toBeUndefined();
     expect((await store.getRecords(['r01'])).get('r01')).toEqual(record);
 
@@ -217,6 +218,26 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
       try {
         expect([...(await direct.getRecords(records.map((r) => r.auditmesh.record_id))).keys()].sort()).toEqual(['r01', 'r02', 'r03', 'r04', 'r05']);
         expect((await direct.lookupKeys(['t:x'])).get('t:x')).toBe('r01');
+      } finally {
+        await direct.close();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('splits a large batch into bulk requests under the size limit, and all of it lands', async () => {
+    const proxy = await startProxy(elasticsearchUrl(), () => 'forward');
+    try {
+      const store = newStore({ url: proxy.url, maxBulkBytes: 6_000 });
+      await store.init();
+      const records = CORPUS.map(makeRecord);
+      await store.write(batchOf({ records }));
+      expect(proxy.bulkBodies.length).toBeGreaterThan(2);
+      for (const body of proxy.bulkBodies) expect(Buffer.byteLength(body)).toBeLessThan(6_000 + 4_000);
+      const direct = new ElasticsearchStore({ url: elasticsearchUrl(), indexPrefix: store.prefix, retentionDays: 30 });
+      try {
+        expect((await direct.getRecords(records.map((r) => r.auditmesh.record_id))).size).toBe(records.length);
       } finally {
         await direct.close();
       }

@@ -5,7 +5,9 @@ import type { DeadLetter, SourceRef } from '../../model/events';
 import type { AuditRecord, AuditStore, DeadLetterQuery, RecordPage, RecordQuery, StoredEvent, WriteBatch } from '../../model/record';
 import { ConfigError, PipelineError } from '../../errors';
 import { decodeCursor, encodeCursor } from '../query';
-import { RECORD_SORT_ASC, RECORD_SORT_DESC, recordFilter, searchAfter } from './searchQuery';
+import { RECORD_SORT_ASC, RECORD_SORT_DESC, recordFilter, searchAfter, withoutApiRecords } from './searchQuery';
+import type { IdentityActivityAggregates, IdentityActivityQuery, ReportAggregates, ReportQuery } from '../../model/analytics';
+import { esIdentityActivity, esReportByIdentity, type RecordSearch } from './esAnalytics';
 import { backoffMs, classifyItem, classifyRequestError, DEFAULT_RETRY, itemField, itemReason, sleep, transientCode, type BulkAction, type RetryPolicy } from './retry';
 import { DEFAULT_TEMPLATES_DIR, loadTemplates } from './templates';
 
@@ -26,6 +28,10 @@ export interface ElasticsearchStoreOptions {
   retry?: Partial<RetryPolicy>;
   /** Timeout of one HTTP request, in ms. Default 30000 ms. */
   requestTimeoutMs?: number;
+  /** Max bytes of one `_bulk` request body (approximate, JSON of the documents). Default 8 MiB. */
+  maxBulkBytes?: number;
+  /** Max operations of one `_bulk` request. Default 10,000. */
+  maxBulkOps?: number;
   /** Directory of the index template JSON files. Default: `pipelines/elasticsearch` of the repository. */
   templatesDir?: string;
   /** Clock, for tests. */
@@ -55,6 +61,11 @@ export interface ExtensionOp {
   doc: unknown;
 }
 export type WriteExtension = (batch: WriteBatch) => Promise<ExtensionOp[]>;
+/**
+ * Told how a write whose bulk carried an extension's operations ended: `error` undefined when the
+ * whole batch was acknowledged, else the error `write()` throws (e.g. the ledger rolls back its head).
+ */
+export type WriteSettled = (error?: unknown) => void;
 
 interface Op {
   action: BulkAction;
@@ -117,11 +128,15 @@ export class ElasticsearchStore implements AuditStore {
   private readonly ownsClient: boolean;
   private readonly retry: RetryPolicy;
   private readonly requestTimeoutMs: number;
+  /** Upper bounds of one `_bulk` request (Elasticsearch guidance: a few MB to tens of MB). */
+  private readonly maxBulkBytes: number;
+  private readonly maxBulkOps: number;
   private readonly retentionDays: number;
   private readonly templatesDir: string;
   private readonly now: () => Date;
   private closed = false;
   private readonly extensions: WriteExtension[] = [];
+  private readonly settledListeners = new Map<WriteExtension, WriteSettled>();
   /** Record indices written since this store last refreshed them (see findRecordsByIps). */
   private readonly unrefreshed = new Set<string>();
 
@@ -139,6 +154,8 @@ export class ElasticsearchStore implements AuditStore {
     this.retentionDays = opts.retentionDays;
     this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.maxBulkBytes = opts.maxBulkBytes ?? 8 * 1024 * 1024;
+    this.maxBulkOps = opts.maxBulkOps ?? 10_000;
     this.templatesDir = opts.templatesDir ?? DEFAULT_TEMPLATES_DIR;
     this.now = opts.now ?? (() => new Date());
     if (opts.client) {
@@ -161,8 +178,9 @@ export class ElasticsearchStore implements AuditStore {
    * answer 409 are replays of the same batch and count as written; any other failure is retried or
    * thrown like the batch's own documents.
    */
-  addWriteExtension(ext: WriteExtension): void {
+  addWriteExtension(ext: WriteExtension, onSettled?: WriteSettled): void {
     this.extensions.push(ext);
+    if (onSettled) this.settledListeners.set(ext, onSettled);
   }
 
   // ---- index names -------------------------------------------------------------------------
@@ -199,6 +217,15 @@ export class ElasticsearchStore implements AuditStore {
         this.call(`install index template ${t.name}`, () => this.client.indices.putIndexTemplate({ name: t.name, ...t.body } as estypes.IndicesPutIndexTemplateRequest)),
       ),
     );
+    // Fields added to the records template after daily indices may exist (template version 2:
+    // panw.panos.action): existing indices get the mapping too. Documents indexed before keep the
+    // field unindexed until they are written again.
+    const added = (templates.find((t) => t.name === `${this.prefix}-records`)?.body.template as { mappings?: { properties?: Record<string, unknown> } } | undefined)?.mappings?.properties?.panw;
+    if (added) {
+      await this.call('update record index mappings', () =>
+        this.client.indices.putMapping({ index: this.recordsPattern, allow_no_indices: true, ignore_unavailable: true, properties: { panw: added as estypes.MappingProperty } }),
+      );
+    }
     await Promise.all(
       [this.keysIndex, this.locIndex, this.deadLettersIndex].map(async (index) => {
         try {
@@ -303,6 +330,18 @@ export class ElasticsearchStore implements AuditStore {
   // ---- write -------------------------------------------------------------------------------
 
   async write(batch: WriteBatch): Promise<void> {
+    // Extensions that were asked for operations learn how the write ended (always, exactly once).
+    const invoked: WriteExtension[] = [];
+    try {
+      await this.writeBatch(batch, invoked);
+    } catch (e) {
+      for (const ext of invoked) this.settledListeners.get(ext)?.(e);
+      throw e;
+    }
+    for (const ext of invoked) this.settledListeners.get(ext)?.();
+  }
+
+  private async writeBatch(batch: WriteBatch, invoked: WriteExtension[]): Promise<void> {
     // Within a batch the last write of an id wins (SQLite applies them in order); dead letters: first wins.
     const records = new Map<string, AuditRecord>();
     for (const r of batch.records) records.set(r.auditmesh.record_id, r);
@@ -347,6 +386,7 @@ export class ElasticsearchStore implements AuditStore {
     for (const [id, d] of deadLetters) ops.push({ action: 'create', index: this.deadLettersIndex, id: docId(id), doc: d, kind: 'dead_letter', ref: id });
 
     for (const ext of this.extensions) {
+      invoked.push(ext);
       for (const x of await ext(batch)) ops.push({ action: x.action, index: x.index, id: x.id, doc: x.doc, kind: 'extension', ref: x.id });
     }
     for (const op of ops) if (op.kind === 'record') this.unrefreshed.add(op.index);
@@ -384,7 +424,30 @@ export class ElasticsearchStore implements AuditStore {
    * Resolves with the permanently refused items; throws a retriable PipelineError when transient
    * failures outlast `retry.maxAttempts`.
    */
+  /**
+   * Bulk in requests of at most `maxBulkBytes` / `maxBulkOps`: one oversized request is refused by
+   * Elasticsearch's indexing pressure (429, "rejected execution of coordinating operation") no
+   * matter how often it is retried. Requests go one after another, so memory stays bounded.
+   */
   private async bulk(ops: Op[], what: string): Promise<{ op: Op; status: number; error: unknown }[]> {
+    const refused: { op: Op; status: number; error: unknown }[] = [];
+    let chunk: Op[] = [];
+    let bytes = 0;
+    for (const op of ops) {
+      const size = op.doc === undefined ? 128 : Buffer.byteLength(JSON.stringify(op.doc)) + 128;
+      if (chunk.length && (bytes + size > this.maxBulkBytes || chunk.length >= this.maxBulkOps)) {
+        refused.push(...(await this.bulkOnce(chunk, what)));
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(op);
+      bytes += size;
+    }
+    if (chunk.length) refused.push(...(await this.bulkOnce(chunk, what)));
+    return refused;
+  }
+
+  private async bulkOnce(ops: Op[], what: string): Promise<{ op: Op; status: number; error: unknown }[]> {
     const refused: { op: Op; status: number; error: unknown }[] = [];
     let pending = ops;
     for (let attempt = 1; pending.length; attempt++) {
@@ -446,7 +509,7 @@ export class ElasticsearchStore implements AuditStore {
         index: this.recordsPattern,
         ignore_unavailable: true,
         allow_no_indices: true,
-        query: recordFilter(q),
+        query: withoutApiRecords(recordFilter(q), q),
         sort: RECORD_SORT_DESC,
         size: q.limit + 1,
         track_total_hits: false,
@@ -480,7 +543,8 @@ export class ElasticsearchStore implements AuditStore {
       const query: estypes.QueryDslQueryContainer = {
         bool: {
           filter: [
-            { terms: { 'source.ip': ips.slice(i, i + PAGE) } },
+            // NAT aware: the client address before or after source NAT.
+            { bool: { should: [{ terms: { 'source.ip': ips.slice(i, i + PAGE) } }, { terms: { 'source.nat.ip': ips.slice(i, i + PAGE) } }], minimum_should_match: 1 } },
             { term: { 'auditmesh.record_type': { value: q.recordType } } },
             { range: { '@timestamp': { gte: from, lt: to, format: 'epoch_millis' } } },
           ],
@@ -524,6 +588,22 @@ export class ElasticsearchStore implements AuditStore {
     events.sort((a, b) => (Date.parse(a.timestamp) || 0) - (Date.parse(b.timestamp) || 0) || a.id.localeCompare(b.id));
     return { records, events };
   }
+
+  async identityActivity(q: IdentityActivityQuery): Promise<IdentityActivityAggregates> {
+    return esIdentityActivity(this.recordSearch, q);
+  }
+
+  async reportByIdentity(q: ReportQuery): Promise<ReportAggregates> {
+    return esReportByIdentity(this.recordSearch, q);
+  }
+
+  /**
+   * A search over every daily records index, for the aggregations (esAnalytics.ts). The can-match
+   * pre-filter (pre_filter_shard_size 1) skips the daily indices outside the time range before the
+   * query phase; without a sort Elasticsearch would otherwise run it on every index.
+   */
+  private readonly recordSearch: RecordSearch = (what, req) =>
+    this.call(what, () => this.client.search({ index: this.recordsPattern, ignore_unavailable: true, allow_no_indices: true, pre_filter_shard_size: 1, ...req }));
 
   /** Every hit of a query (at most `max`), paged with search_after over a total sort. */
   private async searchAll<T>(index: string, query: estypes.QueryDslQueryContainer, sort: estypes.SortCombinations[], what: string, max = Infinity): Promise<T[]> {

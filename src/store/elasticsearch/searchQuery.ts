@@ -1,7 +1,9 @@
 import net from 'node:net';
 import type { estypes } from '@elastic/elasticsearch';
 import type { RecordQuery } from '../../model/record';
+import type { PredicateField, RecordPredicate } from '../../model/analytics';
 import type { Cursor } from '../query';
+import { globToWildcard } from '../analytics';
 
 /**
  * Elasticsearch translation of the shared record query semantics (see `store/query.ts`). Built only
@@ -46,7 +48,7 @@ export function recordFilter(q: RecordQuery): estypes.QueryDslQueryContainer {
     range.lt = ms;
   }
   if (range.gte !== undefined || range.lt !== undefined) filter.push({ range: { '@timestamp': range } });
-  const term = (field: string, value: string | number) => filter.push({ term: { [field]: { value } } });
+  const term = (field: string, value: string | number | boolean) => filter.push({ term: { [field]: { value } } });
   if (q.traceId) term('trace.id', q.traceId);
   if (q.userId) term('user.id', q.userId);
   if (q.sourceIp) {
@@ -66,6 +68,14 @@ export function recordFilter(q: RecordQuery): estypes.QueryDslQueryContainer {
   if (q.outcome) term('event.outcome', q.outcome);
   if (q.recordType) term('auditmesh.record_type', q.recordType);
   if (q.source) term('auditmesh.sources', q.source);
+  if (q.ruleName) term('rule.name', q.ruleName);
+  if (q.firewallAction) term('panw.panos.action', q.firewallAction);
+  if (q.path) term('url.path', q.path);
+  // prefix on a keyword field: case-sensitive and literal (no wildcard syntax), as SQLite's range.
+  if (q.pathPrefix) filter.push({ prefix: { 'url.path': { value: q.pathPrefix } } });
+  // A record without the flag is not a mismatch (SQLite stores 0 for it).
+  if (q.mismatch === true) term('auditmesh.identity.mismatch', true);
+  if (q.mismatch === false) filter.push({ bool: { must_not: [{ term: { 'auditmesh.identity.mismatch': { value: true } } }] } });
   if (q.text) {
     const value = `*${escapeWildcard(q.text)}*`;
     filter.push({
@@ -79,6 +89,58 @@ export function recordFilter(q: RecordQuery): estypes.QueryDslQueryContainer {
     });
   }
   return filter.length ? { bool: { filter } } : { match_all: {} };
+}
+
+const API_RECORDS: estypes.QueryDslQueryContainer = { term: { 'auditmesh.record_type': { value: 'api' } } };
+
+/** Without a record type, searches leave out `api` records (the API's own audit trail), as SQLite does. */
+export function withoutApiRecords(query: estypes.QueryDslQueryContainer, q: Pick<RecordQuery, 'recordType'>): estypes.QueryDslQueryContainer {
+  if (q.recordType) return query;
+  return { bool: { filter: [query], must_not: [API_RECORDS] } };
+}
+
+/** Elasticsearch field of each predicate field (store/query.ts RecordColumns ↔ the records template). */
+export const PREDICATE_FIELD: Record<PredicateField, string> = {
+  userId: 'user.id',
+  path: 'url.path',
+  service: 'service.name',
+  method: 'http.request.method',
+  status: 'http.response.status_code',
+  outcome: 'event.outcome',
+  recordType: 'auditmesh.record_type',
+  verified: 'auditmesh.identity.verified',
+  mismatch: 'auditmesh.identity.mismatch',
+  identityMethod: 'auditmesh.identity.method',
+  firewallAction: 'panw.panos.action',
+  ruleName: 'rule.name',
+};
+
+const MATCH_ALL: estypes.QueryDslQueryContainer = { match_all: {} };
+
+/**
+ * A record predicate (model/analytics.ts) as term / terms / prefix / wildcard clauses; values are
+ * typed and escaped, never parsed as query syntax. Same semantics as SQLite's predicateSql.
+ */
+export function predicateQuery(p: RecordPredicate): estypes.QueryDslQueryContainer {
+  if ('all' in p) return p.all.length ? { bool: { filter: p.all.map(predicateQuery) } } : MATCH_ALL;
+  if ('any' in p) return p.any.length ? { bool: { should: p.any.map(predicateQuery), minimum_should_match: 1 } } : MATCH_NONE;
+  if ('not' in p) return { bool: { must_not: [predicateQuery(p.not)] } };
+  if ('rolesAny' in p) return p.rolesAny.length ? { terms: { 'user.roles': p.rolesAny } } : MATCH_NONE;
+  const field = PREDICATE_FIELD[p.field];
+  // SQLite stores the method upper-cased; methods are ASCII, so ASCII case folding agrees.
+  const ci = p.field === 'method';
+  if ('eq' in p) {
+    // SQLite stores a missing verified/mismatch flag as 0: "false" must also match a record without it.
+    if (p.eq === false) return { bool: { must_not: [{ term: { [field]: { value: true } } }] } };
+    return { term: { [field]: { value: p.eq, ...(ci ? { case_insensitive: true } : {}) } } };
+  }
+  if ('in' in p) {
+    if (!p.in.length) return MATCH_NONE;
+    if (ci) return { bool: { should: p.in.map((v) => ({ term: { [field]: { value: String(v), case_insensitive: true } } })), minimum_should_match: 1 } };
+    return { terms: { [field]: p.in } };
+  }
+  if ('prefix' in p) return { prefix: { [field]: { value: p.prefix } } };
+  return { wildcard: { [field]: { value: globToWildcard(p.glob) } } };
 }
 
 /** `search_after` values of a cursor (sort values of the last record of the previous page). */

@@ -20,19 +20,26 @@ const ANALYTICS_COLUMNS: [name: string, decl: string][] = [
   ['mismatch', 'INTEGER NOT NULL DEFAULT 0'],
   ['id_method', 'TEXT'],
   ['roles', 'TEXT'],
+  ['source_nat_ip', 'TEXT'],
 ];
 
 /**
  * Indexes of the search filters and aggregations (EXPLAIN QUERY PLAN checked at 1M records, see
  * bench/query.mjs): path exact/prefix and sensitive paths, services, firewall actions, rule names,
- * record type (the audit log lists `api` records newest first).
+ * record type (the audit log lists `api` records newest first), and a covering index of the reports.
  */
+/** Beyond this many matching paths a prefix search walks the time index instead of sorting matches. */
+const BROAD_PREFIX_ROWS = 5000;
+
 const ANALYTICS_INDEXES = `
   CREATE INDEX IF NOT EXISTS records_path ON records(path, ts);
   CREATE INDEX IF NOT EXISTS records_service ON records(service, ts);
   CREATE INDEX IF NOT EXISTS records_fw_action ON records(fw_action, ts);
   CREATE INDEX IF NOT EXISTS records_rule_name ON records(rule_name, ts);
+  CREATE INDEX IF NOT EXISTS records_source_nat_ip ON records(source_nat_ip, ts);
   CREATE INDEX IF NOT EXISTS records_type_ts ON records(record_type, ts DESC, id DESC);
+  -- covering index of the report aggregations (sqliteAnalytics.ts): one pass over the time range, no table reads
+  CREATE INDEX IF NOT EXISTS records_report ON records(ts, record_type, user_id, outcome, status, method, service, path, fw_action, verified, mismatch, id_method);
 `;
 
 const SCHEMA_VERSION = 1;
@@ -48,6 +55,8 @@ export class SqliteStore implements AuditStore {
   readonly kind = 'sqlite' as const;
   private db!: Database.Database;
   private readonly hooks: TransactionHook[] = [];
+  private readonly beforeHooks: TransactionHook[] = [];
+  private serializeRecord: (r: AuditRecord) => string = (r) => JSON.stringify(r);
   private stmts!: ReturnType<SqliteStore['prepare']>;
   readonly file: string;
 
@@ -67,6 +76,9 @@ export class SqliteStore implements AuditStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
+    // Planner statistics (STAT4): without them SQLite may sort a broad path-prefix match instead of
+    // walking the time index. Bounded sampling keeps `optimize` cheap at any size (see maybeOptimize).
+    this.db.pragma('analysis_limit = 1000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS events (
@@ -86,6 +98,7 @@ export class SqliteStore implements AuditStore {
     `);
     this.db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
     this.addAnalyticsColumns();
+    this.db.pragma('optimize = 0x10002');
     this.stmts = this.prepare();
   }
 
@@ -94,14 +107,14 @@ export class SqliteStore implements AuditStore {
     return {
       putEvent: db.prepare('INSERT INTO events(id, record_id, ts, source, doc) VALUES (@id, @recordId, @ts, @source, @doc) ON CONFLICT(id) DO UPDATE SET record_id = excluded.record_id, doc = excluded.doc'),
       putRecord: db.prepare(`INSERT INTO records(id, ts, trace_id, user_id, source_ip, verdict, service, method, status, outcome, record_type, path, user_agent, sources, doc,
-          rule_name, fw_action, verified, mismatch, id_method, roles)
+          rule_name, fw_action, verified, mismatch, id_method, roles, source_nat_ip)
         VALUES (@id, @ts, @traceId, @userId, @sourceIp, @verdict, @service, @method, @status, @outcome, @recordType, @path, @userAgent, @sources, @doc,
-          @ruleName, @firewallAction, @verified, @mismatch, @identityMethod, @roles)
+          @ruleName, @firewallAction, @verified, @mismatch, @identityMethod, @roles, @sourceNatIp)
         ON CONFLICT(id) DO UPDATE SET ts=excluded.ts, trace_id=excluded.trace_id, user_id=excluded.user_id, source_ip=excluded.source_ip,
           verdict=excluded.verdict, service=excluded.service, method=excluded.method, status=excluded.status, outcome=excluded.outcome,
           record_type=excluded.record_type, path=excluded.path, user_agent=excluded.user_agent, sources=excluded.sources, doc=excluded.doc,
           rule_name=excluded.rule_name, fw_action=excluded.fw_action, verified=excluded.verified, mismatch=excluded.mismatch,
-          id_method=excluded.id_method, roles=excluded.roles`),
+          id_method=excluded.id_method, roles=excluded.roles, source_nat_ip=excluded.source_nat_ip`),
       delRecord: db.prepare('DELETE FROM records WHERE id = ?'),
       putKey: db.prepare('INSERT INTO keys(key, record_id) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET record_id = excluded.record_id'),
       putDead: db.prepare('INSERT OR IGNORE INTO dead_letters(id, ts, doc) VALUES (?, ?, ?)'),
@@ -121,10 +134,17 @@ export class SqliteStore implements AuditStore {
     if (missing.length) {
       this.db.transaction(() => {
         for (const [name, decl] of missing) this.db.exec(`ALTER TABLE records ADD COLUMN ${name} ${decl}`);
-        const upd = this.db.prepare('UPDATE records SET rule_name=@ruleName, fw_action=@firewallAction, verified=@verified, mismatch=@mismatch, id_method=@identityMethod, roles=@roles WHERE id=@id');
-        for (const row of this.db.prepare('SELECT doc FROM records').iterate() as IterableIterator<{ doc: string }>) {
-          const c = recordColumns(JSON.parse(row.doc) as AuditRecord);
-          upd.run({ id: c.id, ruleName: c.ruleName, firewallAction: c.firewallAction, verified: c.verified, mismatch: c.mismatch, identityMethod: c.identityMethod, roles: c.roles });
+        const upd = this.db.prepare('UPDATE records SET rule_name=@ruleName, fw_action=@firewallAction, verified=@verified, mismatch=@mismatch, id_method=@identityMethod, roles=@roles, source_nat_ip=@sourceNatIp WHERE id=@id');
+        // Pages by rowid: better-sqlite3 cannot write while a read statement is being iterated.
+        const page = this.db.prepare('SELECT rowid AS n, doc FROM records WHERE rowid > ? ORDER BY rowid LIMIT 1000');
+        for (let after = -Infinity; ; ) {
+          const rows = page.all(after) as { n: number; doc: string }[];
+          if (!rows.length) break;
+          for (const row of rows) {
+            const c = recordColumns(JSON.parse(row.doc) as AuditRecord);
+            upd.run({ id: c.id, ruleName: c.ruleName, firewallAction: c.firewallAction, verified: c.verified, mismatch: c.mismatch, identityMethod: c.identityMethod, roles: c.roles, sourceNatIp: c.sourceNatIp });
+          }
+          after = rows[rows.length - 1]!.n;
         }
       })();
     }
@@ -136,13 +156,35 @@ export class SqliteStore implements AuditStore {
     return this.db;
   }
 
-  /** Run `hook` inside every batch's transaction, after the batch's rows: all commit or none do. */
-  addTransactionHook(hook: TransactionHook): void {
-    this.hooks.push(hook);
+  /**
+   * Run `hook` inside every batch's transaction, after the batch's rows (default) or, with
+   * `{ before: true }`, before them (it then still sees the rows the batch replaces, e.g. a record's
+   * previous version; the ledger keeps it). All commit or none do.
+   */
+  addTransactionHook(hook: TransactionHook, opts: { before?: boolean } = {}): void {
+    (opts.before ? this.beforeHooks : this.hooks).push(hook);
+  }
+
+  /**
+   * How a record's `doc` is written (default JSON.stringify). The ledger sets canonical JSON (sorted
+   * keys), which it computes for every record anyway: one serialization per record instead of two.
+   */
+  setRecordSerializer(serialize: (r: AuditRecord) => string): void {
+    this.serializeRecord = serialize;
   }
 
   async close(): Promise<void> {
-    if (this.db?.open) this.db.close();
+    if (!this.db?.open) return;
+    this.db.pragma('optimize'); // SQLite's advice: refresh statistics that drifted before closing
+    this.db.close();
+  }
+
+  private batchesSinceOptimize = 0;
+  /** Every 200 batches, `PRAGMA optimize`: re-analyzes only tables whose size changed a lot (cheap). */
+  private maybeOptimize(): void {
+    if (++this.batchesSinceOptimize < 200) return;
+    this.batchesSinceOptimize = 0;
+    this.db.pragma('optimize');
   }
 
   async ping(): Promise<boolean> {
@@ -187,9 +229,10 @@ export class SqliteStore implements AuditStore {
   async write(batch: WriteBatch): Promise<void> {
     const s = this.stmts;
     const tx = this.db.transaction((b: WriteBatch) => {
+      for (const h of this.beforeHooks) h(this.db, b);
       for (const e of b.events) s.putEvent.run({ id: e.id, recordId: e.recordId, ts: Date.parse(e.timestamp) || 0, source: e.source, doc: JSON.stringify(e) });
       for (const id of b.deletedRecords) s.delRecord.run(id);
-      for (const r of b.records) s.putRecord.run({ ...recordColumns(r), doc: JSON.stringify(r) });
+      for (const r of b.records) s.putRecord.run({ ...recordColumns(r), doc: this.serializeRecord(r) });
       for (const [k, id] of b.keys) s.putKey.run(k, id);
       for (const d of b.deadLetters) s.putDead.run(d.id, Date.parse(d.timestamp) || 0, JSON.stringify(d));
       for (const h of this.hooks) h(this.db, b);
@@ -207,6 +250,7 @@ export class SqliteStore implements AuditStore {
         { cause: e },
       );
     }
+    this.maybeOptimize();
   }
 
   async searchRecords(q: RecordQuery): Promise<RecordPage> {
@@ -228,10 +272,16 @@ export class SqliteStore implements AuditStore {
     if (q.firewallAction) { where.push('fw_action = @fwAction'); args.fwAction = q.firewallAction; }
     if (q.path) { where.push('path = @path'); args.path = q.path; }
     if (q.pathPrefix) {
-      // A range on the BINARY-collated column: case-sensitive (LIKE is not), exact, and it can use records_path.
-      where.push('path >= @pathLo'); args.pathLo = q.pathPrefix;
+      // A range on the BINARY-collated column: case-sensitive (LIKE is not) and exact. Which index
+      // serves it depends on how many paths match, which the planner cannot know: a narrow prefix
+      // reads records_path and sorts the few matches; a broad one (`/api/`) walks records_ts newest
+      // first and stops at the page (`+path` keeps the planner off records_path).
       const hi = prefixUpperBound(q.pathPrefix);
-      if (hi !== undefined) { where.push('path < @pathHi'); args.pathHi = hi; }
+      args.pathLo = q.pathPrefix;
+      if (hi !== undefined) args.pathHi = hi;
+      const col = this.prefixIsBroad(q.pathPrefix, hi) ? '+path' : 'path';
+      where.push(`${col} >= @pathLo`);
+      if (hi !== undefined) where.push(`${col} < @pathHi`);
     }
     if (q.mismatch !== undefined) { where.push('mismatch = @mismatch'); args.mismatch = q.mismatch ? 1 : 0; }
     if (q.source) { where.push("(',' || sources || ',') LIKE @source ESCAPE '\\'"); args.source = `%,${likeEscape(q.source)},%`; }
@@ -245,7 +295,8 @@ export class SqliteStore implements AuditStore {
     if (q.cursor) {
       const c = decodeCursor(q.cursor);
       if (!c) throw new PipelineError('invalid cursor', 'invalid_cursor', false, 'api');
-      where.push('(ts < @cts OR (ts = @cts AND id < @cid))');
+      // A row value: SQLite seeks records_ts(ts DESC, id DESC) to the cursor instead of scanning to it.
+      where.push('(ts, id) < (@cts, @cid)');
       args.cts = c.ts;
       args.cid = c.id;
     }
@@ -260,6 +311,13 @@ export class SqliteStore implements AuditStore {
     return out;
   }
 
+  /** More than BROAD_PREFIX_ROWS records have a url.path with this prefix (counted on records_path, capped). */
+  private prefixIsBroad(lo: string, hi: string | undefined): boolean {
+    const sql = `SELECT count(*) AS n FROM (SELECT 1 FROM records INDEXED BY records_path WHERE path >= ? ${hi === undefined ? '' : 'AND path < ?'} LIMIT ${BROAD_PREFIX_ROWS + 1})`;
+    const row = this.db.prepare(sql).get(...(hi === undefined ? [lo] : [lo, hi])) as { n: number };
+    return row.n > BROAD_PREFIX_ROWS;
+  }
+
   async findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]> {
     const out: AuditRecord[] = [];
     const from = Date.parse(q.from), to = Date.parse(q.to);
@@ -267,8 +325,11 @@ export class SqliteStore implements AuditStore {
     for (let i = 0; i < q.ips.length && out.length < q.limit; i += 500) {
       const chunk = q.ips.slice(i, i + 500);
       const rows = this.db
-        .prepare(`SELECT doc FROM records WHERE source_ip IN (${chunk.map(() => '?').join(',')}) AND record_type = ? AND ts >= ? AND ts < ? LIMIT ?`)
-        .all(...chunk, q.recordType, from, to, q.limit - out.length) as { doc: string }[];
+        .prepare(
+          `SELECT doc FROM records WHERE id IN (SELECT id FROM records WHERE source_ip IN (${chunk.map(() => '?').join(',')}) AND record_type = ? AND ts >= ? AND ts < ?
+             UNION SELECT id FROM records WHERE source_nat_ip IN (${chunk.map(() => '?').join(',')}) AND record_type = ? AND ts >= ? AND ts < ?) LIMIT ?`,
+        )
+        .all(...chunk, q.recordType, from, to, ...chunk, q.recordType, from, to, q.limit - out.length) as { doc: string }[];
       for (const r of rows) out.push(JSON.parse(r.doc) as AuditRecord);
     }
     return out;
