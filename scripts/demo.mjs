@@ -38,6 +38,7 @@ process.stdout.write(`
 Sample data loaded into ${env.AUDITMESH_DATA_DIR}. Try (an auditor token, valid 8 hours):
 
   export TOKEN=${token}
+  open http://localhost:${port}/ui/   (the dashboard: paste the token above)
   curl -s -H "Authorization: Bearer $TOKEN" 'http://localhost:${port}/v1/records?limit=5'
   curl -s -H "Authorization: Bearer $TOKEN" 'http://localhost:${port}/v1/records?verdict=invalid_signature'
   curl -s -H "Authorization: Bearer $TOKEN" 'http://localhost:${port}/v1/records?user.id=alice&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z'
