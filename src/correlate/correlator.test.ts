@@ -81,6 +81,32 @@ describe('correlate/correlator', () => {
     expect(recs[0]!.auditmesh.version).toBe(1);
   });
 
+  it('writes again the keys a cut-short write lost when the batch is redelivered (crash in the middle of a write)', async () => {
+    // A store write that stored the record but only some of its keys (a bulk cut short by a crash).
+    class LosesKeysOnce extends SqliteStore {
+      lose = true;
+      override async write(b: Parameters<SqliteStore['write']>[0]): Promise<void> {
+        const keys = this.lose ? b.keys.filter(([k]) => !k.startsWith('r:')) : b.keys;
+        this.lose = false;
+        await super.write({ ...b, keys });
+      }
+    }
+    await store.close();
+    store = new LosesKeysOnce(dir);
+    await store.init();
+    corr = new Correlator(store, undefined, { maxMembersPerRecord: 100, joinWindowMs: 5000 });
+    const span = ev('s1', 'otlp', { join: { traceId: TRACE, requestId: 'req-5' } });
+    await apply([ev('s0', 'otlp', { join: { traceId: TRACE } }), span]);
+    expect((await store.lookupKeys(['r:req-5'])).size).toBe(0);
+    // Not committed, so redelivered: the key store, not the record, says which keys are missing.
+    await apply([span]);
+    expect((await store.lookupKeys(['r:req-5'])).size).toBe(1);
+    await apply([ev('e2', 'envoy', { join: { requestId: 'REQ-5' } })]);
+    const recs = await all();
+    expect(recs).toHaveLength(1);
+    expect(recs[0]!.auditmesh.members.map((m) => m.event_id).sort()).toEqual(['e2', 's0', 's1']);
+  });
+
   it('joins through x-request-id when the access log has no trace id, and merges records that turn out to be one', async () => {
     await apply([ev('e1', 'envoy', { join: { requestId: 'REQ-1' } })]);
     await apply([ev('s9', 'otlp', { join: { traceId: TRACE } })]);
@@ -155,6 +181,98 @@ describe('correlate/correlator', () => {
       expect(Object.fromEntries(recs[0]!.auditmesh.members.map((m) => [m.event_id, m.joined_by]))).toEqual({ g1: 'address+time', e1: 'self' });
     });
 
+    it('joins a gateway record to a stored mesh request whose source is the gateway and whose client is in X-Forwarded-For', async () => {
+      // An inbound sidecar behind the gateway: source.ip is the gateway, the client is the XFF hop.
+      const sidecar = mesh('e1', T + 5);
+      sidecar.ecs = { ...sidecar.ecs, source: { ip: '10.20.0.5' }, client: { ip: '203.0.113.10' } };
+      await apply([sidecar]);
+      await apply([tyk('g1', T)]);
+      const recs = await all();
+      expect(recs).toHaveLength(1);
+      expect(Object.fromEntries(recs[0]!.auditmesh.members.map((m) => [m.event_id, m.joined_by]))).toEqual({ g1: 'address+time', e1: 'self' });
+    });
+
+    it('joins a gateway record to a stored mesh request known so far only by its x-request-id', async () => {
+      const text = ev('e1', 'envoy', { timestamp: at(T + 5), join: { requestId: 'req-9', clientIp: '203.0.113.10', method: 'GET', path: '/api/orders', startMs: T + 5 }, ecs: { url: { path: '/api/orders' }, http: { request: { method: 'GET' } }, client: { ip: '203.0.113.10' } } });
+      await apply([text]);
+      await apply([tyk('g1', T)]);
+      const recs = await all();
+      expect(recs).toHaveLength(1);
+      expect(recs[0]!.auditmesh.members.map((m) => m.event_id).sort()).toEqual(['e1', 'g1']);
+    });
+
+    it('joins a gateway record that arrived before the mesh request: it is re-evaluated when the request arrives', async () => {
+      await apply([tyk('g1', T)]);
+      expect(await all()).toHaveLength(1);
+      await apply([mesh('e1', T + 5)]);
+      const recs = await all();
+      expect(recs).toHaveLength(1);
+      expect(Object.fromEntries(recs[0]!.auditmesh.members.map((m) => [m.event_id, m.joined_by]))).toEqual({ g1: 'address+time', e1: 'self' });
+      const evs = await store.getEvents(['g1', 'e1']);
+      expect(evs.get('g1')!.recordId).toBe(recs[0]!.auditmesh.record_id);
+      expect(evs.get('e1')!.recordId).toBe(recs[0]!.auditmesh.record_id);
+      // A later member of the request keeps the gateway record in it.
+      await apply([ev('s2', 'otlp', { timestamp: at(T + 6), join: { traceId: TRACE, startMs: T + 6 } })]);
+      const again = await all();
+      expect(again).toHaveLength(1);
+      expect(Object.fromEntries(again[0]!.auditmesh.members.map((m) => [m.event_id, m.joined_by]))).toEqual({ g1: 'address+time', e1: 'trace.id', s2: 'trace.id' });
+    });
+
+    it('does not guess when the gateway record arrived first and two mesh requests then match it', async () => {
+      await apply([tyk('g1', T)]);
+      await apply([mesh('e1', T + 5), mesh('e2', T + 50, 'a'.repeat(32))]);
+      const recs = await all();
+      expect(recs).toHaveLength(3);
+      const g = recs.find((r) => r.auditmesh.members.some((m) => m.event_id === 'g1'))!;
+      expect(g.auditmesh.members.map((m) => m.event_id)).toEqual(['g1']);
+      expect(g.auditmesh.ambiguous).toEqual([{ event_id: 'g1', key: 'address+method+path+time', candidates: 2 }]);
+    });
+
+    it('resolves an earlier ambiguity of a gateway record when its two candidates turn out to be one request', async () => {
+      const req = (id: string, source: SourceType, ms: number, keys: Partial<ParsedEvent['join']>) =>
+        ev(id, source, { timestamp: at(ms), join: { clientIp: '203.0.113.10', method: 'GET', path: '/api/orders', startMs: ms, ...keys }, ecs: { url: { path: '/api/orders' }, http: { request: { method: 'GET' } }, source: { ip: '203.0.113.10' } } });
+      // The app's span (trace only) and the mesh's text line (x-request-id only): two records so far.
+      await apply([req('s1', 'otlp', T + 5, { traceId: TRACE }), req('e1', 'envoy', T + 6, { requestId: 'req-7' })]);
+      await apply([tyk('g1', T)]);
+      let g = (await all()).find((r) => r.auditmesh.members.some((m) => m.event_id === 'g1'))!;
+      expect(g.auditmesh.ambiguous).toEqual([{ event_id: 'g1', key: 'address+method+path+time', candidates: 2 }]);
+      // Envoy's span carries both keys: one request after all, and the gateway record joins it.
+      await apply([req('s2', 'otlp', T + 4, { traceId: TRACE, requestId: 'req-7' })]);
+      const recs = await all();
+      expect(recs).toHaveLength(1);
+      g = recs[0]!;
+      expect(Object.fromEntries(g.auditmesh.members.map((m) => [m.event_id, m.joined_by]))).toEqual({ g1: 'address+time', s1: 'trace.id', s2: 'trace.id', e1: 'http.request.id' });
+      expect(g.auditmesh.ambiguous).toBeUndefined();
+    });
+
+    it('searches only after making earlier batches visible (a store whose search lags behind its writes)', async () => {
+      // Elasticsearch's search sees a write only after a refresh; reads by id are real-time.
+      class LaggingSearch extends SqliteStore {
+        private readonly unrefreshed = new Set<string>();
+        override async write(b: Parameters<SqliteStore['write']>[0]): Promise<void> {
+          await super.write(b);
+          for (const r of b.records) this.unrefreshed.add(r.auditmesh.record_id);
+        }
+        override async refresh(): Promise<void> {
+          this.unrefreshed.clear();
+        }
+        override async searchRecords(q: Parameters<SqliteStore['searchRecords']>[0]) {
+          const page = await super.searchRecords(q);
+          return { ...page, records: page.records.filter((r) => !this.unrefreshed.has(r.auditmesh.record_id)) };
+        }
+      }
+      await store.close();
+      store = new LaggingSearch(dir);
+      await store.init();
+      corr = new Correlator(store, undefined, { maxMembersPerRecord: 100, joinWindowMs: 5000 });
+      await apply([mesh('e1', T + 5)]);
+      await apply([tyk('g1', T)]);
+      await store.refresh();
+      const recs = await all();
+      expect(recs).toHaveLength(1);
+      expect(recs[0]!.auditmesh.members.map((m) => m.event_id).sort()).toEqual(['e1', 'g1']);
+    });
+
     it('does not guess when two mesh requests match the trace-less gateway record', async () => {
       await apply([mesh('e1', T + 5), mesh('e2', T + 50, 'a'.repeat(32))]);
       await apply([tyk('g1', T)]);
@@ -188,6 +306,15 @@ describe('correlate/correlator', () => {
       const req = (await byType('request'))[0]!;
       expect(req.auditmesh.members.map((m) => m.event_id).sort()).toEqual(['e1', 's1']);
       expect(req.source).toEqual({ ip: '192.168.7.9' });
+    });
+
+    it('joins through source NAT when the session was stored before the request', async () => {
+      const s = fw('s1', T - 500, T + 500, { clientIp: '192.168.7.9', natClientIp: '203.0.113.10' });
+      s.ecs = { ...s.ecs, source: { ip: '192.168.7.9', nat: { ip: '203.0.113.10' } } };
+      await apply([s]);
+      await apply([mesh('e1', T)]); // the gateway saw the post-NAT address 203.0.113.10
+      const req = (await byType('request'))[0]!;
+      expect(req.auditmesh.members.map((m) => [m.event_id, m.joined_by]).sort()).toEqual([['e1', 'self'], ['s1', 'address+time']]);
     });
 
     it('leaves a request unjoined when two sessions match, unless the User-ID names its verified identity', async () => {

@@ -1,7 +1,7 @@
 import type { IdentityClaim, ParsedEvent } from '../model/events';
-import type { AuditRecord, AuditStore, StoredEvent, WriteBatch } from '../model/record';
+import type { AuditRecord, AuditStore, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
 import { JwtVerifier } from '../identity/jwt';
-import { buildRecord, recordIdFor, tsOf } from './record';
+import { buildRecord, maxOf, minOf, recordIdFor, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 
@@ -35,6 +35,8 @@ function computeKeys(e: Keyed): string[] {
 }
 
 const KEY_RANK = ['t:', 'r:', 'fw:', 'e:'];
+/** `auditmesh.ambiguous[].key` of a trace-less gateway record that matched several requests. */
+const ADDRESS_AMBIGUITY = 'address+method+path+time';
 const keyRank = (k: string) => KEY_RANK.findIndex((p) => k.startsWith(p));
 const JOINED_BY: Record<string, string> = { 't:': 'trace.id', 'r:': 'http.request.id', 'fw:': 'firewall.session', 'e:': 'self' };
 
@@ -121,6 +123,11 @@ export class Correlator {
     for (const e of input) byId.set(e.id, e);
     const events: StoredEvent[] = [];
     for (const e of byId.values()) events.push(e.tokens?.length ? await this.verifyIdentity(e) : this.stored(e));
+    // Trace-less gateway events stored earlier that may belong to a request of this batch are
+    // correlated again with it: the address join below then holds whichever side arrives first.
+    const again = await this.storedTraceless(events);
+    events.push(...again);
+    const reevaluated = new Set(again.map((e) => e.id));
 
     const uf = new UnionFind();
     const evKeys = new Map<string, string[]>();
@@ -131,6 +138,7 @@ export class Correlator {
       for (const k of ks) uf.union(`ev:${e.id}`, k);
     }
     const allKeys = [...new Set([...evKeys.values()].flat())];
+    const lookedUp = new Set(allKeys);
     const existing = await this.store.lookupKeys(allKeys);
     for (const [k, rid] of existing) uf.union(k, `rec:${rid}`);
 
@@ -143,15 +151,17 @@ export class Correlator {
     for (const e of events) {
       if (e.source !== 'panos' && (e.join.traceId || e.join.requestId) && e.join.clientIp) (tracedByIp.get(e.join.clientIp) ?? tracedByIp.set(e.join.clientIp, []).get(e.join.clientIp)!).push(e);
     }
+    let refreshed = false;
     for (const e of events) {
-      if (e.source === 'panos' || e.join.traceId || e.join.requestId || !e.join.clientIp || !e.join.method) continue;
+      if (!isTraceless(e)) continue;
       const t = e.join.startMs ?? tsOf(e);
-      const inBatch = (tracedByIp.get(e.join.clientIp) ?? []).filter((o) => sameRequest(o, e) && Math.abs((o.join.startMs ?? tsOf(o)) - t) <= w);
+      const inBatch = (tracedByIp.get(e.join.clientIp!) ?? []).filter((o) => sameRequest(o, e) && Math.abs((o.join.startMs ?? tsOf(o)) - t) <= w);
       const cands = new Set(inBatch.map((o) => uf.find(`ev:${o.id}`)));
-      const stored = await this.store.searchRecords({ sourceIp: e.join.clientIp, method: e.join.method, from: new Date(t - w).toISOString(), to: new Date(t + w + 1).toISOString(), recordType: 'request', limit: 20 });
+      // Search sees only refreshed data (Elasticsearch): make the batches acknowledged so far visible.
+      if (!refreshed) await this.store.refresh();
+      refreshed = true;
       const recOf = new Map<string, string>();
-      for (const r of stored.records) {
-        if (!r.trace || (r.url as { path?: string } | undefined)?.path !== e.join.path) continue;
+      for (const r of await this.storedRequests(e.join.clientIp!, e.join.method!, e.join.path ?? '', t)) {
         const root = uf.find(`rec:${r.auditmesh.record_id}`);
         cands.add(root);
         recOf.set(root, r.auditmesh.record_id);
@@ -163,7 +173,7 @@ export class Correlator {
         const rid = recOf.get(root);
         if (rid) addressRec.set(e.id, rid);
       } else if (cands.size > 1) {
-        ambiguous.set(e.id, [{ event_id: e.id, key: 'address+method+path+time', candidates: cands.size }]);
+        ambiguous.set(e.id, [{ event_id: e.id, key: ADDRESS_AMBIGUITY, candidates: cands.size }]);
       }
     }
 
@@ -215,8 +225,10 @@ export class Correlator {
       }
       let amended = 0;
       for (const e of c.events) {
-        if (work.members.has(e.id)) this.metrics.duplicateEvents.add(1);
-        else if (sortedRecs.length) amended++;
+        // A re-evaluated gateway event is not a redelivery.
+        if (work.members.has(e.id)) {
+          if (!reevaluated.has(e.id)) this.metrics.duplicateEvents.add(1);
+        } else if (sortedRecs.length) amended++;
         work.members.set(e.id, e);
         work.owned.add(e.id);
         work.changedOwnership.add(e.id);
@@ -256,16 +268,76 @@ export class Correlator {
       const keys = new Set<string>(work.keys);
       for (const e of all) if (work.owned.has(e.id)) for (const k of eventKeys(e)) keys.add(k);
       const seenAmb = new Set<string>();
-      const ambUniq = ambiguous.get(work.target)?.filter((a) => !seenAmb.has(`${a.event_id}|${a.key}`) && seenAmb.add(`${a.event_id}|${a.key}`));
+      // An earlier ambiguity of a gateway record that has now been joined (re-evaluated with more data) is resolved.
+      const ambUniq = ambiguous
+        .get(work.target)
+        ?.filter((a) => !(a.key === ADDRESS_AMBIGUITY && joinedOverride.has(a.event_id)) && !seenAmb.has(`${a.event_id}|${a.key}`) && seenAmb.add(`${a.event_id}|${a.key}`));
       const record = buildRecord({ recordId: work.target, events: all, joinedBy, keys: [...keys], previous: work.prev, partial, now, ...(ambUniq?.length ? { ambiguous: ambUniq } : {}) });
       if (partial) this.metrics.partialRecords.add(1);
       out.records.push(record);
       // Write new events and events whose owning record changed; unchanged members stay as they are.
       for (const id of work.changedOwnership) out.events.push({ ...work.members.get(id)!, recordId: work.target });
-      // Only keys that are new or point elsewhere need writing.
-      for (const k of keys) if (existing.get(k) !== work.target && !work.prev?.auditmesh.keys.includes(k)) out.keys.push([k, work.target]);
+      // Only keys that are new or point elsewhere need writing. A key looked up in this batch is judged
+      // by the key store itself, not by the record listing it: a batch whose write was cut short (a crash
+      // in the middle of an Elasticsearch bulk) may have stored the record without all of its keys, and
+      // its redelivery must write them.
+      for (const k of keys) if (existing.get(k) !== work.target && (lookedUp.has(k) || !work.prev?.auditmesh.keys.includes(k))) out.keys.push([k, work.target]);
     }
     return out;
+  }
+
+  /**
+   * Traced requests already stored that a trace-less gateway event at `t` may belong to: same client
+   * address (the record's source.ip, or its client.ip: the X-Forwarded-For hop of a mesh that sits
+   * behind the gateway, whose source.ip is the gateway), method and path, within the join window.
+   * Only records reachable by a trace id or x-request-id count (another trace-less record does not).
+   */
+  private async storedRequests(ip: string, method: string, path: string, t: number): Promise<AuditRecord[]> {
+    const w = this.opts.joinWindowMs;
+    const out: AuditRecord[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const q: RecordQuery = { method, from: new Date(t - w).toISOString(), to: new Date(t + w + 1).toISOString(), recordType: 'request', limit: 500 };
+      if (path) q.text = path;
+      if (cursor) q.cursor = cursor;
+      const res = await this.store.searchRecords(q);
+      for (const r of res.records) {
+        if ((r.url as { path?: string } | undefined)?.path !== path) continue;
+        if (!r.auditmesh.keys.some((k) => k.startsWith('t:') || k.startsWith('r:'))) continue;
+        const src = (r.source as { ip?: string } | undefined)?.ip;
+        const client = (r.client as { ip?: string } | undefined)?.ip;
+        if (src === ip || client === ip) out.push(r);
+      }
+      if (!res.nextCursor) break;
+      cursor = res.nextCursor;
+    }
+    return out;
+  }
+
+  /**
+   * Trace-less gateway events already stored (their record has no trace or request key) that match
+   * a traced request of this batch by client address, method, path and time: the gateway record
+   * arrived before the mesh's. One store query per batch, by the batch's client addresses.
+   */
+  private async storedTraceless(events: StoredEvent[]): Promise<StoredEvent[]> {
+    const w = this.opts.joinWindowMs;
+    const traced = events.filter((e) => e.source !== 'panos' && (e.join.traceId || e.join.requestId) && e.join.clientIp && e.join.method);
+    if (!traced.length) return [];
+    const times = traced.map((e) => e.join.startMs ?? tsOf(e));
+    const from = minOf(times) - 2 * w, to = maxOf(times) + w + 1;
+    const recs = await this.store.findRecordsByIps({ ips: [...new Set(traced.map((e) => e.join.clientIp!))], from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'request', limit: 10_000 });
+    const inBatch = new Set(events.map((e) => e.id));
+    const ids = recs
+      .filter((r) => r.auditmesh.keys.every((k) => k.startsWith('e:')))
+      .flatMap((r) => r.auditmesh.members.filter((m) => m.source !== 'panos' && !inBatch.has(m.event_id)).map((m) => m.event_id));
+    if (!ids.length) return [];
+    const byIp = new Map<string, StoredEvent[]>();
+    for (const e of traced) (byIp.get(e.join.clientIp!) ?? byIp.set(e.join.clientIp!, []).get(e.join.clientIp!)!).push(e);
+    return [...(await this.store.getEvents(ids)).values()].filter((g) => {
+      if (!isTraceless(g)) return false;
+      const t = g.join.startMs ?? tsOf(g);
+      return (byIp.get(g.join.clientIp!) ?? []).some((o) => sameRequest(o, g) && Math.abs((o.join.startMs ?? tsOf(o)) - t) <= w);
+    });
   }
 
   /**
@@ -305,7 +377,7 @@ export class Correlator {
     // Sessions of this batch → requests already stored.
     if (sessions.length) {
       const ips = [...new Set(sessions.flatMap((s) => s.ips))];
-      const from = Math.min(...sessions.map((s) => s.from)), to = Math.max(...sessions.map((s) => s.to));
+      const from = minOf(sessions.map((s) => s.from)), to = maxOf(sessions.map((s) => s.to));
       const recs = (await this.store.findRecordsByIps({ ips, from: new Date(from).toISOString(), to: new Date(to + 1).toISOString(), recordType: 'request', limit: 10_000 })).filter((r) => !works.has(r.auditmesh.record_id));
       const memberIds = recs.flatMap((r) => r.auditmesh.members.map((m) => m.event_id));
       const evs = memberIds.length ? await this.store.getEvents(memberIds) : new Map<string, StoredEvent>();
@@ -340,7 +412,7 @@ export class Correlator {
     // Requests of this batch → sessions already stored.
     if (requests.length) {
       const ips = [...new Set(requests.map((r) => r.ip))];
-      const from = Math.min(...requests.map((r) => r.t)) - HOUR, to = Math.max(...requests.map((r) => r.t)) + HOUR;
+      const from = minOf(requests.map((r) => r.t)) - HOUR, to = maxOf(requests.map((r) => r.t)) + HOUR;
       // Session records are stamped with the session's log time (its end): look an hour either way.
       const recs = await this.store.findRecordsByIps({ ips, from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'session', limit: 10_000 });
       const ids = recs.flatMap((r) => r.auditmesh.members.filter((m) => m.source === 'panos').map((m) => m.event_id));
@@ -417,6 +489,11 @@ export interface AmbiguousJoin {
   event_id: string;
   key: string;
   candidates: number;
+}
+
+/** A request event without trace id and x-request-id (a gateway record without trace headers): joined by address and time. */
+function isTraceless(e: StoredEvent): boolean {
+  return e.source !== 'panos' && !e.join.traceId && !e.join.requestId && Boolean(e.join.clientIp) && Boolean(e.join.method);
 }
 
 function sameRequest(a: StoredEvent, b: StoredEvent): boolean {

@@ -136,9 +136,9 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   if (events.length === 1) Object.assign(event, events[0]!.ecs.event ?? {});
   else Object.assign(event, (ordered(layers, 'http')[0]!.ecs.event as Ecs | undefined) ?? {});
   const starts = events.map(tsOf).filter((n) => n > 0);
-  const start = starts.length ? Math.min(...starts) : Date.parse(inp.now.toISOString());
+  const start = starts.length ? minOf(starts) : Date.parse(inp.now.toISOString());
   const ends = events.map((e) => e.join.endMs ?? tsOf(e)).filter((n) => n > 0);
-  const end = ends.length ? Math.max(...ends) : start;
+  const end = ends.length ? maxOf(ends) : start;
   event.kind = (event.kind as string | undefined) ?? 'event';
   if (events.length > 1) {
     event.start = new Date(start).toISOString();
@@ -230,4 +230,16 @@ export function buildRecord(inp: BuildInput): AuditRecord {
 export function contentHash(r: AuditRecord): string {
   const { version: _v, updated_at: _u, ...am } = r.auditmesh;
   return createHash('sha256').update(JSON.stringify({ ...r, auditmesh: am })).digest('hex');
+}
+
+/** Smallest / largest of a list without spreading it into arguments (no call-stack limit). */
+export function minOf(xs: readonly number[]): number {
+  let m = Infinity;
+  for (const x of xs) if (x < m) m = x;
+  return m;
+}
+export function maxOf(xs: readonly number[]): number {
+  let m = -Infinity;
+  for (const x of xs) if (x > m) m = x;
+  return m;
 }

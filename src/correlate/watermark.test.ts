@@ -1,4 +1,4 @@
-import { OpenRecords, Watermark } from './watermark';
+import { OpenRecords, Watermark, streamOf } from './watermark';
 
 describe('correlate/watermark', () => {
   it('is the slowest active source minus the lateness, so a lagging topic holds it back', () => {
@@ -20,6 +20,35 @@ describe('correlate/watermark', () => {
     wm.observe('envoy', 1_000_000);
     now = 70_000; // otlp silent for 70 s
     expect(wm.value()).toBe(990_000);
+  });
+
+  it('holds the watermark back for an expected stream until it delivers, or until it has been idle too long', () => {
+    let now = 0;
+    const wm = new Watermark(10_000, 60_000, () => now);
+    wm.expect('tyk:gw:0');
+    wm.observe('envoy:mesh:0', 1_000_000);
+    expect(wm.value()).toBe(-Infinity);
+    expect(wm.isTooLate(1)).toBe(false);
+    expect(wm.isLate('tyk:gw:0', 1)).toBe(false);
+    // Expecting it again while it is still silent (its group joined late) restarts its idle clock.
+    now = 50_000;
+    wm.expect('tyk:gw:0');
+    now = 100_000;
+    wm.observe('envoy:mesh:0', 1_000_000);
+    expect(wm.value()).toBe(-Infinity);
+    wm.observe('tyk:gw:0', 400_000);
+    expect(wm.value()).toBe(390_000);
+    // Expecting a stream that has delivered changes nothing.
+    wm.expect('tyk:gw:0');
+    expect(wm.value()).toBe(390_000);
+    now = 170_000; // tyk silent for 70 s
+    wm.observe('envoy:mesh:0', 1_000_000);
+    expect(wm.value()).toBe(990_000);
+  });
+
+  it('names a stream by source, topic and partition (Kafka), else by source', () => {
+    expect(streamOf({ source: 'envoy', topic: 'mesh', partition: 3 })).toBe('envoy:mesh:3');
+    expect(streamOf({ source: 'tyk' })).toBe('tyk');
   });
 
   it('says an event is late (out of order) relative to its own source', () => {

@@ -1,8 +1,9 @@
 /**
  * Event-time progress of the stream, as stream processors define it: the watermark is the smallest,
- * over the active sources, of the latest event time seen from that source, minus the allowed
- * lateness. One lagging topic therefore holds the watermark back instead of making its own events
- * "late"; a source that has sent nothing for `idleMs` of wall-clock time stops holding it back.
+ * over the active streams (Kafka topic partitions, see `streamOf`), of the latest event time seen on
+ * that stream, minus the allowed lateness. One lagging partition therefore holds the watermark back
+ * instead of making its own events "late"; a stream that has sent nothing for `idleMs` of wall-clock
+ * time stops holding it back.
  *
  * Used only for streaming (`auditmesh serve`): file backfills (`auditmesh ingest`) replay history in
  * any order and rely on the store-backed correlation state alone.
@@ -17,6 +18,18 @@ export class Watermark {
     readonly idleMs: number = 60_000,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * Register a stream that is going to deliver events (a Kafka partition this service consumes).
+   * Until it has delivered one, or has been silent for `idleMs`, it holds the watermark back: after a
+   * restart the consumer groups join one by one, and the partitions read first must not make another
+   * partition's backlog "too late".
+   */
+  expect(stream: string): void {
+    const cur = this.maxBySource.get(stream);
+    if (!cur) this.maxBySource.set(stream, { eventMs: -Infinity, seenAtMs: this.now() });
+    else if (cur.eventMs === -Infinity) cur.seenAtMs = this.now();
+  }
 
   observe(source: string, eventMs: number): void {
     if (!Number.isFinite(eventMs)) return;
@@ -44,6 +57,14 @@ export class Watermark {
   isTooLate(eventMs: number): boolean {
     return Number.isFinite(eventMs) && eventMs < this.value();
   }
+}
+
+/**
+ * The stream an event arrived on, as the watermark tracks it: its Kafka topic partition (each is
+ * ordered on its own and consumed at its own pace), or its source type when it did not come from Kafka.
+ */
+export function streamOf(ref: { source: string; topic?: string | undefined; partition?: number | undefined }): string {
+  return ref.topic === undefined ? ref.source : `${ref.source}:${ref.topic}:${ref.partition ?? 0}`;
 }
 
 /**

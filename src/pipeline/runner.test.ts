@@ -57,4 +57,21 @@ describe('pipeline/runner', () => {
     expect(late.deadLetters[0]!.reason).toMatch(/behind the watermark 2026-05-01T10:15:00.000Z \(lateness 300000 ms\)/);
     expect(streaming.open.size).toBe(1);
   });
+
+  it('in streaming mode, tracks each partition on its own: a partition read first does not make another one\'s backlog too late', async () => {
+    const streaming = { watermark: new Watermark(5 * 60_000), open: new OpenRecords(100) };
+    const runner = new PipelineRunner(store, new Correlator(store, undefined, { maxMembersPerRecord: 10, joinWindowMs: 1000 }), createMetrics(), silentLogger, undefined, streaming);
+    const at = (s: string, partition: number, offset: number): RawRecord => ({ ...raw(s, offset), ref: { source: 'envoy', topic: 't', partition, offset: String(offset) } });
+    // After a restart: both partitions are assigned, partition 0's backlog is read first.
+    runner.expectStreams(['envoy:t:0', 'envoy:t:1']);
+    const first = await runner.process([at(`${T(0)}|${trace(1)}`, 0, 0), at(`${T(20)}|${trace(2)}`, 0, 1)], parser);
+    expect(first.deadLetters).toHaveLength(0);
+    // Partition 1 starts 19 minutes behind partition 0: in order on its own partition, so not too late.
+    const second = await runner.process([at(`${T(1)}|${trace(3)}`, 1, 0), at(`${T(21)}|${trace(4)}`, 1, 1)], parser);
+    expect(second.deadLetters).toHaveLength(0);
+    // Both partitions are past minute 20 now: an event of minute 2 is behind the watermark.
+    const late = await runner.process([at(`${T(2)}|${trace(5)}`, 1, 2)], parser);
+    expect(late.deadLetters.map((d) => d.code)).toEqual(['too_late']);
+    expect(store.counts().events).toBe(4);
+  });
 });

@@ -6,7 +6,11 @@ import type { Correlator } from '../correlate/correlator';
 import type { Metrics } from '../instrumentation/metrics';
 import type { Logger } from '../instrumentation/logger';
 import { PipelineError } from '../errors';
-import type { OpenRecords, Watermark } from '../correlate/watermark';
+import { streamOf, type OpenRecords, type Watermark } from '../correlate/watermark';
+import { SpanStatusCode, context, trace, type Context, type Span } from '@opentelemetry/api';
+
+/** Spans of each batch: auditmesh.batch → auditmesh.parse, auditmesh.correlate, auditmesh.sink. */
+const tracer = trace.getTracer('auditmesh');
 
 /** Event-time tracking of `auditmesh serve` (streaming); absent for file backfills. */
 export interface Streaming {
@@ -76,14 +80,41 @@ export class PipelineRunner {
     private readonly streaming?: Streaming,
   ) {}
 
+  /**
+   * Streams (`streamOf`: the Kafka topic partitions a source consumes) that are going to deliver
+   * events: each holds the event-time watermark back until it has. A no-op outside streaming.
+   */
+  expectStreams(streams: string[]): void {
+    for (const s of streams) this.streaming?.watermark.expect(s);
+  }
+
   process(raws: RawRecord[], parser: Parser): Promise<BatchResult> {
     const run = this.queue.then(() => this.processNow(raws, parser));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async processNow(raws: RawRecord[], parser: Parser): Promise<BatchResult> {
+  /** One batch in a span (no-op without a tracer provider); the stages are its children. */
+  private processNow(raws: RawRecord[], parser: Parser): Promise<BatchResult> {
+    const attributes = { 'auditmesh.source': raws[0]?.ref.source ?? 'none', 'auditmesh.batch.raw_records': raws.length };
+    return tracer.startActiveSpan('auditmesh.batch', { attributes }, async (span) => {
+      try {
+        const r = await this.runBatch(raws, parser, trace.setSpan(context.active(), span));
+        span.setAttributes({ 'auditmesh.batch.events': r.events, 'auditmesh.batch.record_writes': r.records, 'auditmesh.batch.dead_letters': r.deadLetters.length });
+        return r;
+      } catch (e) {
+        span.recordException(e as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.message });
+        throw e;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async runBatch(raws: RawRecord[], parser: Parser, parent: Context): Promise<BatchResult> {
     const t0 = performance.now();
+    const parseSpan = tracer.startSpan('auditmesh.parse', undefined, parent);
     const events: ParsedEvent[] = [];
     const deadLetters: DeadLetter[] = [];
     for (const raw of raws) {
@@ -115,12 +146,22 @@ export class PipelineRunner {
         this.metrics.errors.add(1, { component_id: `parser_${raw.ref.source}`, error_code: res.rejection.code, stage: 'processing' });
       }
     }
+    parseSpan.setAttributes({ 'auditmesh.events': events.length, 'auditmesh.dead_letters': deadLetters.length });
+    parseSpan.end();
     const t1 = performance.now();
-    const correlated = events.length ? await this.correlator.correlate(events) : { events: [], records: [], keys: [], deletedRecords: [] };
+    const correlated = events.length
+      ? await this.stage('auditmesh.correlate', parent, () => this.correlator.correlate(events))
+      : { events: [], records: [], keys: [], deletedRecords: [] };
     const t2 = performance.now();
     const batch: WriteBatch = { ...correlated, deadLetters };
-    if (deadLetters.length && this.deadLetterSink) await this.deadLetterSink.send(deadLetters);
-    await this.writeWithRetry(batch);
+    let written = 0;
+    await this.stage('auditmesh.sink', parent, async (span) => {
+      span.setAttributes({ 'auditmesh.sink': this.store.kind, 'auditmesh.records': batch.records.length, 'auditmesh.events': batch.events.length });
+      if (deadLetters.length && this.deadLetterSink) await this.deadLetterSink.send(deadLetters);
+      const w0 = performance.now();
+      await this.writeWithRetry(batch);
+      written = performance.now() - w0;
+    });
     if (this.streaming) {
       for (const r of batch.records) {
         const end = Date.parse(String((r.event as { end?: string } | undefined)?.end ?? r['@timestamp']));
@@ -139,9 +180,24 @@ export class PipelineRunner {
     const t3 = performance.now();
     this.metrics.batchDuration.record((t1 - t0) / 1000, { stage: 'parse' });
     this.metrics.batchDuration.record((t2 - t1) / 1000, { stage: 'correlate' });
-    this.metrics.sinkLatency.record((t3 - t2) / 1000, { sink: this.store.kind });
+    this.metrics.batchDuration.record((t3 - t2) / 1000, { stage: 'sink' });
+    this.metrics.sinkLatency.record(written / 1000, { sink: this.store.kind });
     this.metrics.sent.add(batch.records.length, { sink: this.store.kind });
     return { received: raws.length, events: events.length, records: batch.records.length, deadLetters };
+  }
+
+  /** Run one stage of a batch in a child span of `parent`; errors mark the span and propagate. */
+  private async stage<T>(name: string, parent: Context, fn: (span: Span) => Promise<T>): Promise<T> {
+    const span = tracer.startSpan(name, undefined, parent);
+    try {
+      return await context.with(trace.setSpan(parent, span), () => fn(span));
+    } catch (e) {
+      span.recordException(e as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.message });
+      throw e;
+    } finally {
+      span.end();
+    }
   }
 
   /** Split events into on-time (observed by the watermark) and too late (behind the watermark). */
@@ -153,8 +209,9 @@ export class PipelineRunner {
       const t = Date.parse(e.timestamp);
       if (wm.isTooLate(t)) tooLate.push(e);
       else {
-        if (wm.isLate(e.source, t)) this.metrics.lateEvents.add(1, { source: e.source });
-        wm.observe(e.source, t);
+        const stream = streamOf(e.ref);
+        if (wm.isLate(stream, t)) this.metrics.lateEvents.add(1, { source: e.source });
+        wm.observe(stream, t);
         onTime.push(e);
       }
     }

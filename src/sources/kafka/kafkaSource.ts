@@ -6,6 +6,7 @@ import type { DeadLetterSink } from '../../pipeline/runner';
 import type { Runtime } from '../../runtime';
 import type { Logger } from '../../instrumentation/logger';
 import type { Metrics } from '../../instrumentation/metrics';
+import { streamOf } from '../../correlate/watermark';
 
 function headersOf(h: IHeaders | undefined): Record<string, string> | undefined {
   if (!h) return undefined;
@@ -101,6 +102,7 @@ export class KafkaIngest {
 
   async start(rt: Runtime): Promise<void> {
     await (this.producerReady ??= this.producer.connect());
+    await this.expectPartitions(rt);
     for (const p of this.pipelines) {
       const consumer = this.kafka.consumer({
         groupId: `${this.cfg.kafka.groupPrefix}-${p.id}`,
@@ -109,7 +111,11 @@ export class KafkaIngest {
         maxBytesPerPartition: 4 * 1024 * 1024,
         allowAutoTopicCreation: true,
       });
-      consumer.on(consumer.events.GROUP_JOIN, () => this.up.add(p.id));
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        this.up.add(p.id);
+        // Partitions assigned now (a topic created since start, a rebalance) hold the watermark back too.
+        rt.runner.expectStreams(Object.entries(e.payload.memberAssignment).flatMap(([topic, parts]) => parts.map((partition) => streamOf({ source: p.parser, topic, partition }))));
+      });
       consumer.on(consumer.events.CONNECT, () => this.up.add(p.id));
       consumer.on(consumer.events.DISCONNECT, () => this.up.delete(p.id));
       consumer.on(consumer.events.CRASH, (e) => {
@@ -147,6 +153,28 @@ export class KafkaIngest {
       });
       this.consumers.push({ pipeline: p, consumer });
       this.log.info('kafka pipeline started', { pipeline: p.id, topics: p.topics, group: `${this.cfg.kafka.groupPrefix}-${p.id}`, parser: p.parser });
+    }
+  }
+
+  /**
+   * Every partition of every pipeline's topics holds the event-time watermark back until it has
+   * delivered (or stayed idle): the consumer groups join one at a time after a restart, and the first
+   * to run must not push the watermark past the backlog of the others (whose events would then be
+   * dead-lettered as too late although they arrived within the allowed lateness).
+   */
+  private async expectPartitions(rt: Runtime): Promise<void> {
+    const parserOf = new Map(this.pipelines.flatMap((p) => p.topics.map((t) => [t, p.parser] as const)));
+    if (!parserOf.size) return;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const md = await admin.fetchTopicMetadata({ topics: [...parserOf.keys()] });
+      rt.runner.expectStreams(md.topics.flatMap((t) => t.partitions.map((p) => streamOf({ source: parserOf.get(t.name)!, topic: t.name, partition: p.partitionId }))));
+    } catch (e) {
+      // Not fatal: partitions then hold the watermark back from their group's join (GROUP_JOIN) on.
+      this.log.warn('could not read the partitions of the pipeline topics at start', { error: (e as Error).message });
+    } finally {
+      await admin.disconnect().catch((e: Error) => this.log.warn('kafka admin disconnect failed', { error: e.message }));
     }
   }
 
