@@ -7,6 +7,7 @@ import { readLines } from './sources/file/fileSource';
 import { mintToken, ROLES, type Role } from './api/auth';
 import { serve } from './main';
 import { createLogger } from './instrumentation/logger';
+import { Progress } from './cli/progress';
 
 const USAGE = `auditmesh — one verified audit trail from firewall, gateway, mesh and OpenTelemetry telemetry
 
@@ -18,6 +19,9 @@ Usage:
                                                    parse, correlate and store line-delimited files
   auditmesh token --role <auditor|investigator|admin> [--subject NAME] [--ttl SECONDS]
                                                    mint an API token with the local signing key
+  auditmesh verify [--jwks FILE|URL] [--checkpoints DIR] <export-file|ledger-export-dir>
+                                                   check an export (records + ledger proofs) or a
+                                                   checkpoint export directory offline; exit 1 if broken
   auditmesh help
 
 Configuration: AUDITMESH_CONFIG (YAML file); environment variables override it (see README).`;
@@ -71,7 +75,8 @@ async function ingest(p: Parsed): Promise<number> {
   let lines = 0, events = 0, records = 0;
   const reasons = new Map<string, { count: number; first: string }>();
   const total = p.args.filter((f) => f !== '-').reduce((n, f) => n + fs.statSync(f).size, 0);
-  const tty = process.stderr.isTTY;
+  // A bar on a terminal (stderr); the timing goes into the summary on stdout either way.
+  const progress = new Progress({ label: `ingest ${type}`, total, unit: 'bytes', items: 'lines' });
   try {
     for await (const b of readLines(p.args, type as SourceType)) {
       const r = await rt.runner.process(b.records, parser);
@@ -84,14 +89,14 @@ async function ingest(p: Parsed): Promise<number> {
         if (cur) cur.count++;
         else reasons.set(d.code, { count: 1, first: `${at}: ${d.reason}` });
       }
-      if (tty && total > 0) process.stderr.write(`\r  ingesting ${type}: ${Math.min(100, Math.round((100 * b.bytesRead) / total))}% (${lines} lines)`);
+      progress.update(b.bytesRead, lines);
     }
   } finally {
-    if (tty && total > 0) process.stderr.write('\n');
+    progress.clear();
     await rt.close();
   }
   const dead = [...reasons.values()].reduce((n, r) => n + r.count, 0);
-  const out = [`ingested ${lines} line(s) of ${type} from ${p.args.length} file(s): ${lines - dead} accepted (${events} events, ${records} record writes), ${dead} dead-lettered`];
+  const out = [`ingested ${lines} line(s) of ${type} from ${p.args.length} file(s): ${lines - dead} accepted (${events} events, ${records} record writes), ${dead} dead-lettered, ${progress.timing()}`];
   for (const [code, r] of [...reasons].sort((a, b) => b[1].count - a[1].count)) out.push(`  dead-lettered ${code}: ${r.count} (first at ${r.first})`);
   out.push(`store: ${cfg.elasticsearch.url ? `elasticsearch ${cfg.elasticsearch.url}` : `embedded ${cfg.dataDir}`}`);
   process.stdout.write(out.join('\n') + '\n');
@@ -111,6 +116,21 @@ async function token(p: Parsed): Promise<number> {
   return 0;
 }
 
+/** `auditmesh verify`: offline, no config, no store (see src/ledger/offline.ts). */
+async function verify(p: Parsed): Promise<number> {
+  only(p, ['jwks', 'checkpoints']);
+  if (p.args.length !== 1) throw new UsageError('verify needs one export file or ledger export directory');
+  const target = p.args[0]!;
+  if (!fs.existsSync(target)) throw new UsageError(`no such file or directory: ${target}`);
+  const cp = p.flags.get('checkpoints');
+  if (cp !== undefined && !fs.existsSync(cp)) throw new UsageError(`--checkpoints: no such directory: ${cp}`);
+  const jwks = p.flags.get('jwks');
+  const { verifyOffline } = await import('./ledger/offline');
+  const res = await verifyOffline(target, { ...(jwks ? { jwks } : {}), ...(cp ? { checkpointsDir: cp } : {}) });
+  process.stdout.write(res.lines.join('\n') + '\n');
+  return res.ok ? 0 : 1;
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   try {
     const p = parseArgs(argv);
@@ -119,6 +139,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await ingest(p);
       case 'token':
         return await token(p);
+      case 'verify':
+        return await verify(p);
       case 'serve':
         only(p, []);
         return await serve(loadConfig());

@@ -6,15 +6,23 @@ import { createAuthenticator } from './api/auth';
 import { createRuntime, type Runtime } from './runtime';
 import { createLogger } from './instrumentation/logger';
 import { startTelemetry } from './instrumentation/telemetry';
-import { createMetrics } from './instrumentation/metrics';
+import { createMetrics, observeConsumerLag } from './instrumentation/metrics';
 import { loadPipelines } from './config/pipelines';
 import { KafkaIngest } from './sources/kafka/kafkaSource';
 import type { RawRecord, SourceType } from './model/events';
+import { createDetection, type Detection } from './detect';
+import { alertRoutes, alertsOpenApiPaths } from './api/routes/alerts';
+import { uiRoutes } from './api/routes/ui';
+import { queryApiRoutes } from './api/routes/queryApi';
+import { ApiAuditTrail } from './api/apiAudit';
+import { ledgerRoutes } from './api/routes/ledger';
 
 export interface Service {
   port: number;
   runtime: Runtime;
   kafka?: KafkaIngest;
+  /** Alerting (src/detect), when detect.enabled. */
+  detection?: Detection;
   stop(): Promise<void>;
 }
 
@@ -28,9 +36,21 @@ export async function startService(cfg: Config): Promise<Service> {
   const metrics = createMetrics();
   const pipelines = cfg.kafka.brokers.length ? loadPipelines(cfg.pipelinesDir) : [];
   const kafka = cfg.kafka.brokers.length ? new KafkaIngest(cfg, pipelines, log, metrics) : undefined;
+  if (kafka) observeConsumerLag(kafka.lag);
   const deadLetterSink = kafka?.deadLetterSink();
   const runtime = await createRuntime(cfg, deadLetterSink ? { log, metrics, deadLetterSink, streaming: true } : { log, metrics });
   const authn = await createAuthenticator(cfg);
+  // Alerting: evaluates every batch after the store acknowledged it (and before offsets are committed).
+  let detection: Detection | undefined;
+  try {
+    detection = cfg.detect.enabled ? await createDetection(cfg, runtime.store, { log, metrics, env: process.env }) : undefined;
+  } catch (e) {
+    await runtime.close();
+    throw e;
+  }
+  if (detection) runtime.runner.onWritten(detection.engine.onBatch);
+  // Every authenticated API query becomes an `api` record in the store (api/apiAudit.ts).
+  const apiAudit = new ApiAuditTrail({ store: runtime.store, log: log.child({ component: 'api-audit' }) });
 
   const ingest = async (type: SourceType, body: Buffer) => {
     const parser = runtime.parser(type);
@@ -55,6 +75,8 @@ export async function startService(cfg: Config): Promise<Service> {
     rateLimitPerMinute: cfg.api.rateLimitPerMinute,
     ingest,
     metricsHandler: telemetry.metricsHandler,
+    routes: [uiRoutes(), ...queryApiRoutes({ reports: cfg.reports, ...(detection ? { openApiExtraPaths: alertsOpenApiPaths() } : {}) }), ...(detection ? [alertRoutes(detection.store)] : []), ledgerRoutes()],
+    middleware: [apiAudit.middleware()],
     ...(kafka ? { readiness: async () => ({ kafka: kafka.connected() }) } : {}),
   });
   const server = http.createServer(app);
@@ -80,12 +102,15 @@ export async function startService(cfg: Config): Promise<Service> {
     port,
     runtime,
     ...(kafka ? { kafka } : {}),
+    ...(detection ? { detection } : {}),
     stop() {
       stopping ??= (async () => {
         log.info('auditmesh stopping');
         await kafka?.stop();
         await new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections?.();
+        await apiAudit.flush();
+        await detection?.stop();
         await runtime.close();
         await telemetry.shutdown();
         log.info('auditmesh stopped');

@@ -11,6 +11,7 @@ import { metrics as otelMetrics } from '@opentelemetry/api';
 import { createParser } from './parsers/registry';
 import { createMetrics, type Metrics } from './instrumentation/metrics';
 import { createLogger, type Logger } from './instrumentation/logger';
+import { attachLedger, type Ledger } from './ledger/ledger';
 
 /** Everything the data path needs, built from a validated config. */
 export interface Runtime {
@@ -51,6 +52,14 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions = {}): Pro
   const metrics = opts.metrics ?? createMetrics();
   const store = await createStore(cfg);
   await store.init();
+  // Tamper-evident trail (src/ledger): hooked into the store's writes before the first one.
+  let ledger: Ledger | undefined;
+  try {
+    ledger = await attachLedger(cfg, store, { log, metrics });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const verifier = new JwtVerifier(cfg.identity.issuers, cfg.identity.jwksRefetchIntervalSeconds);
   const correlator = new Correlator(store, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord, joinWindowMs: cfg.correlation.joinWindowMs }, metrics);
   let streaming: Streaming | undefined;
@@ -84,6 +93,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions = {}): Pro
       return p;
     },
     async close() {
+      await ledger?.close(); // seals and exports the last checkpoint
       await store.close();
     },
   };

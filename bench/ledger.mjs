@@ -1,0 +1,238 @@
+// Benchmark: cost of the tamper-evident ledger on the embedded store pipeline (the real Correlator +
+// SqliteStore, as bench/correlate.mjs), with and without the ledger's transaction hook.
+// Build first (npx tsc -p tsconfig.build.json), then:
+//   node bench/ledger.mjs [requests] [batchEvents] [rounds]
+//
+// Three workloads, each run `rounds` times per mode, alternating with/without (a fresh store every
+// run), median reported:
+// - `in_order`: pre-built ParsedEvents (as bench/correlate.mjs), all events of a request in one batch
+//   (one record version per request): Correlator + SqliteStore only;
+// - `amended`:  the same, but the two OTLP spans of each request arrive one batch later, so every
+//   request record is written twice (version 1, then the amendment: two ledger entries);
+// - `raw_pipeline`: the whole embedded ingest path (`auditmesh ingest`, createRuntime): wire-format
+//   records from bench/lib/traffic.mjs (Tyk JSON, Istio JSON, OTLP protobuf, PAN-OS CSV), parsed,
+//   correlated and stored by the PipelineRunner, one runner.process() per source per 1000 requests;
+//   the ledger attached by createRuntime (ledger.enabled true/false).
+// The ledger runs with its defaults (checkpoint every 1000 entries, signed with Ed25519 inside the
+// batch transaction); no export directory. Cost is reported in wall-clock events/s and in events per
+// CPU-second of the process (the robust figure on a shared machine).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { Correlator } = require('../dist/correlate/correlator.js');
+const { SqliteStore } = require('../dist/store/sqlite/sqliteStore.js');
+const { attachLedger } = require('../dist/ledger/ledger.js');
+const { configSchema } = require('../dist/config/schema.js');
+const { createLogger } = require('../dist/instrumentation/logger.js');
+const { createRuntime } = require('../dist/runtime.js');
+const { request, otlpMessage } = await import('./lib/traffic.mjs');
+
+const REQUESTS = Number(process.argv[2] ?? 20_000);
+const BATCH = Number(process.argv[3] ?? 4_000);
+const ROUNDS = Number(process.argv[4] ?? 7);
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+const hex = (n, w) => n.toString(16).padStart(w, '0').slice(-w);
+
+function eventsOf(i) {
+  const t = T0 + i * 20;
+  const traceId = hex(i + 1, 32);
+  const ip = `198.18.${(i >> 8) & 255}.${i & 255}`;
+  const common = { clientIp: ip, method: 'GET', path: `/api/orders/${i % 1000}`, startMs: t, endMs: t + 15 };
+  const ecs = (extra) => ({ url: { path: common.path }, http: { request: { method: 'GET' }, response: { status_code: 200 } }, source: { ip }, ...extra });
+  const ref = (source, n) => ({ source, topic: source, partition: 0, offset: String(i * 4 + n) });
+  const ts = new Date(t).toISOString();
+  const evs = [
+    { id: `g${i}`, source: 'tyk', kind: 'analytics', timestamp: ts, ecs: ecs({ tyk: { api_id: 'orders' } }), join: { ...common, traceId }, claims: [{ method: 'tyk_key', subject: `user${i % 500}`, source: 'tyk', strength: 'gateway', verdict: 'unverifiable' }], ref: ref('tyk', 0) },
+    { id: `e${i}`, source: 'envoy', kind: 'access_log', timestamp: ts, ecs: ecs({}), join: { ...common, traceId, requestId: `req-${i}` }, claims: [{ method: 'spiffe', subject: 'spiffe://cluster.local/ns/gw/sa/tyk', source: 'envoy', strength: 'mtls', verdict: 'trusted_upstream' }], ref: ref('envoy', 1) },
+    { id: `s${i}a`, source: 'otlp', kind: 'span', timestamp: ts, ecs: ecs({ service: { name: 'orders' }, trace: { id: traceId } }), join: { ...common, traceId, spanId: hex(i * 2 + 1, 16) }, claims: [{ method: 'otel_enduser', subject: `user${i % 500}`, source: 'otlp', strength: 'asserted', verdict: 'unverifiable' }], ref: ref('otlp', 2) },
+    { id: `s${i}b`, source: 'otlp', kind: 'span', timestamp: ts, ecs: { service: { name: 'payments' }, trace: { id: traceId } }, join: { traceId, spanId: hex(i * 2 + 2, 16), parentSpanId: hex(i * 2 + 1, 16), startMs: t + 2, endMs: t + 9 }, claims: [], ref: ref('otlp', 3) },
+  ];
+  if (i % 4 === 0) {
+    evs.push({ id: `f${i}`, source: 'panos', kind: 'traffic', timestamp: new Date(t + 2000).toISOString(), ecs: { source: { ip }, rule: { name: 'allow-api' }, observer: { serial_number: 'fw1' } }, join: { clientIp: ip, clientPort: 40000 + (i % 20000), sessionId: String(i), startMs: t - 50, endMs: t + 2000 }, claims: [], ref: ref('panos', 4) });
+  }
+  return evs;
+}
+
+/** The batches of a workload, built once (outside the timing). */
+function batchesOf(workload) {
+  const out = [];
+  let cur = [];
+  let delayed = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    const evs = eventsOf(i);
+    if (workload === 'amended') {
+      cur.push(...evs.filter((e) => e.source !== 'otlp'));
+      delayed.push(...evs.filter((e) => e.source === 'otlp'));
+    } else cur.push(...evs);
+    if (cur.length >= BATCH) {
+      out.push(cur);
+      cur = delayed;
+      delayed = [];
+    }
+  }
+  out.push([...cur, ...delayed]);
+  return out.filter((b) => b.length);
+}
+
+/** Wire-format chunks for the raw pipeline: per 1000 requests, one list of raw records per source. */
+function rawChunks() {
+  const chunks = [];
+  let offset = 0;
+  const raw = (source, value) => ({ value: Buffer.isBuffer(value) ? value : Buffer.from(value), ref: { source, topic: `bench.${source}`, partition: 0, offset: String(offset++) }, receivedAtMs: Date.now() });
+  for (let i = 0; i < REQUESTS; i += 1000) {
+    const c = { tyk: [], envoy: [], otlp: [], panos: [] };
+    let spans = [];
+    for (let j = i; j < Math.min(REQUESTS, i + 1000); j++) {
+      const r = request(j);
+      c.tyk.push(raw('tyk', r.tyk));
+      c.envoy.push(raw('envoy', r.envoy));
+      if (r.panos) c.panos.push(raw('panos', r.panos));
+      spans.push(r.span);
+      if (spans.length === 50) {
+        c.otlp.push(raw('otlp', Buffer.from(otlpMessage(spans))));
+        spans = [];
+      }
+    }
+    if (spans.length) c.otlp.push(raw('otlp', Buffer.from(otlpMessage(spans))));
+    chunks.push(c);
+  }
+  return chunks;
+}
+
+async function runRaw(chunks, withLedger) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ledger-raw-'));
+  const cfg = configSchema.parse({ dataDir: dir, log: { level: 'error' }, ledger: { enabled: withLedger } });
+  const rt = await createRuntime(cfg, { log: createLogger('error') });
+  let events = 0, writes = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const c of chunks) {
+    for (const type of ['tyk', 'envoy', 'otlp', 'panos']) {
+      if (!c[type].length) continue;
+      const r = await rt.runner.process(c[type], rt.parser(type));
+      events += r.events;
+      writes += r.records;
+    }
+  }
+  const ms = performance.now() - t0;
+  const cu = process.cpuUsage(cpu0);
+  const db = rt.store.database;
+  const count = (t) => {
+    try {
+      return db.prepare(`SELECT count(*) AS n FROM ${t}`).get().n;
+    } catch {
+      return 0;
+    }
+  };
+  const { ledgerOf } = require('../dist/ledger/ledger.js');
+  const stats = { entries: count('ledger_entries'), checkpoints: count('ledger_checkpoints'), hookMs: ledgerOf(rt.store)?.backend.hookMs, cpuMs: (cu.user + cu.system) / 1000 };
+  await rt.close();
+  const bytes = fs.statSync(path.join(dir, 'auditmesh.db')).size;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { events, writes, ms, eps: events / (ms / 1000), epcs: events / ((cu.user + cu.system) / 1e6), ...stats, bytes };
+}
+
+async function run(batches, withLedger) {
+  if (batches.raw) return runRaw(batches.raw, withLedger);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ledger-'));
+  const store = new SqliteStore(dir);
+  await store.init();
+  let ledger;
+  if (withLedger) ledger = await attachLedger(configSchema.parse({ dataDir: dir }), store, { log: createLogger('error') });
+  const corr = new Correlator(store, undefined, { maxMembersPerRecord: 1000, joinWindowMs: 5000 });
+  let events = 0, writes = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const b of batches) {
+    const out = await corr.correlate(b);
+    await store.write({ ...out, deadLetters: [] });
+    events += b.length;
+    writes += out.records.length;
+  }
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(cpu0);
+  const cpuS = (c.user + c.system) / 1e6;
+  const db = store.database;
+  const count = (t) => {
+    try {
+      return db.prepare(`SELECT count(*) AS n FROM ${t}`).get().n;
+    } catch {
+      return 0;
+    }
+  };
+  const stats = { entries: count('ledger_entries'), checkpoints: count('ledger_checkpoints'), hookMs: ledger?.backend.hookMs, cpuMs: cpuS * 1000 };
+  let verifyMs;
+  if (ledger) {
+    const v0 = performance.now();
+    const res = await ledger.verify();
+    verifyMs = performance.now() - v0;
+    if (!res.ok) throw new Error(`ledger does not verify: ${JSON.stringify(res.first_broken)}`);
+    await ledger.close();
+  }
+  const bytes = fs.statSync(path.join(dir, 'auditmesh.db')).size + (fs.existsSync(path.join(dir, 'auditmesh.db-wal')) ? fs.statSync(path.join(dir, 'auditmesh.db-wal')).size : 0);
+  await store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { events, writes, ms, eps: events / (ms / 1000), epcs: events / cpuS, ...stats, verifyMs, bytes };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const result = { requests: REQUESTS, batch_events: BATCH, rounds: ROUNDS, workloads: {}, node: process.version, cpu: os.cpus()[0]?.model };
+  const only = process.env.WORKLOADS?.split(',');
+  for (const workload of ['in_order', 'amended', 'raw_pipeline'].filter((w) => !only || only.includes(w))) {
+    const batches = workload === 'raw_pipeline' ? { raw: rawChunks() } : batchesOf(workload);
+    const warm = batches.raw ? { raw: batches.raw.slice(0, 1) } : batches.slice(0, 2);
+    await run(warm, false); // warm-up (JIT)
+    await run(warm, true);
+    const off = [], on = [], offCpu = [], onCpu = [], offBytes = [], onBytes = [], hookShare = [], hookUs = [];
+    let last;
+    for (let r = 0; r < ROUNDS; r++) {
+      const x = await run(batches, false);
+      off.push(x.eps);
+      offCpu.push(x.epcs);
+      offBytes.push(x.bytes);
+      last = await run(batches, true);
+      on.push(last.eps);
+      onCpu.push(last.epcs);
+      onBytes.push(last.bytes);
+      hookShare.push((100 * last.hookMs) / last.cpuMs);
+      hookUs.push((1000 * last.hookMs) / last.entries);
+    }
+    const a = median(off), b = median(on);
+    const ac = median(offCpu), bc = median(onCpu);
+    result.workloads[workload] = {
+      events: last.events,
+      record_writes: last.writes,
+      ledger_entries: last.entries,
+      // Time inside the ledger's transaction hook (canonical JSON, SHA-256, chain, inserts, checkpoint
+      // signatures), measured directly: less noisy than the difference of two throughputs.
+      ledger_hook_us_per_entry: +median(hookUs).toFixed(1),
+      ledger_hook_share_of_cpu_pct: +median(hookShare).toFixed(1),
+      checkpoints: last.checkpoints,
+      events_per_s_without_ledger: Math.round(a),
+      events_per_s_with_ledger: Math.round(b),
+      ledger_cost_pct: +((100 * (a - b)) / a).toFixed(1),
+      // Per CPU-second of this process: robust on a shared machine (wall time also waits for others).
+      events_per_cpu_s_without_ledger: Math.round(ac),
+      events_per_cpu_s_with_ledger: Math.round(bc),
+      ledger_cpu_cost_pct: +((100 * (ac - bc)) / ac).toFixed(1),
+      // Median of the cost within each (without, with) pair run back to back: less exposed to drift in the machine's load.
+      ledger_cpu_cost_pct_paired: +median(offCpu.map((x, i) => (100 * (x - onCpu[i])) / x)).toFixed(1),
+      db_mb_without_ledger: +(median(offBytes) / 1048576).toFixed(1),
+      db_mb_with_ledger: +(median(onBytes) / 1048576).toFixed(1),
+      ...(last.verifyMs !== undefined ? { full_verify_ms: Math.round(last.verifyMs) } : {}),
+      runs_without: off.map(Math.round),
+      runs_with: on.map(Math.round),
+    };
+  }
+  console.log(JSON.stringify(result, null, 2));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
