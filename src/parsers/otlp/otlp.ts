@@ -44,7 +44,7 @@ import {
   type OtlpTraceRequest,
 } from './model';
 import { decodeTraceRequest } from './proto';
-import { isSecretAttribute, REDACTED, redactQueryString, redactUrl } from './redact';
+import { isSecretAttribute, REDACTED, redactQueryString, redactUrl } from '../redact';
 
 const KIND_SERVER = 2;
 const KIND_CLIENT = 3;

@@ -28,7 +28,7 @@ import {
 } from '../common';
 import type { TykParserConfig } from './config';
 import { decodeRawRequest, type RawHttpRequest } from './rawhttp';
-import { isSecretHeader, REDACTED, redactUrl } from './redact';
+import { isSecretHeader, REDACTED, redactUrl } from '../redact';
 
 type Obj = Record<string, unknown>;
 

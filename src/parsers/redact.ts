@@ -1,7 +1,7 @@
 /**
- * Credentials never leave the parser: the API key is fingerprinted, raw_request/raw_response are
- * dropped, and kept headers / URLs have credential values replaced by `[REDACTED]`.
- * (Same rules as parsers/otlp/redact.ts; a candidate for parsers/common.ts.)
+ * What never leaves a parser in clear, shared by the parsers: credential headers (Tyk's raw
+ * request), credentials in span attributes (captured headers, query strings), userinfo and
+ * credential-looking query parameters in URLs.
  */
 
 export const REDACTED = '[REDACTED]';
@@ -14,9 +14,22 @@ export function isSecretHeader(name: string): boolean {
   return SECRET_HEADERS.has(n) || n.includes('token') || n.includes('secret') || n.includes('key');
 }
 
+const SECRET_ATTR = /(authorization|cookie|passw|secret|token|api[-_.]?key|private[-_.]?key|credential)/i;
+const HEADER_ATTR = /^(?:http\.(?:request|response)\.header\.|rpc\.grpc\.(?:request|response)\.metadata\.)(.+)$/;
+
+/** A span attribute whose (string) value must not be kept. */
+export function isSecretAttribute(key: string): boolean {
+  const m = HEADER_ATTR.exec(key);
+  if (m) return isSecretHeader(m[1]!);
+  return SECRET_ATTR.test(key);
+}
+
 const SECRET_PARAM = /(token|secret|passw|key|auth|signature|sig|session|code|credential)/i;
 
-/** A URL or request target with userinfo and credential-looking query parameter values redacted. */
+/**
+ * A URL (absolute or a request target) with credentials removed: userinfo (`user:pass@`) and the
+ * values of credential-looking query parameters.
+ */
 export function redactUrl(url: string): string {
   let out = url;
   const scheme = out.indexOf('://');
@@ -31,8 +44,13 @@ export function redactUrl(url: string): string {
   if (q < 0) return out;
   const hash = out.indexOf('#', q);
   const query = hash < 0 ? out.slice(q + 1) : out.slice(q + 1, hash);
-  if (!SECRET_PARAM.test(query)) return out;
-  const redacted = query
+  return out.slice(0, q + 1) + redactQueryString(query) + (hash < 0 ? '' : out.slice(hash));
+}
+
+/** A query string (`a=1&token=x`, no `?`) with the values of credential-looking parameters replaced. */
+export function redactQueryString(query: string): string {
+  if (!SECRET_PARAM.test(query)) return query;
+  return query
     .split('&')
     .map((p) => {
       const eq = p.indexOf('=');
@@ -41,10 +59,9 @@ export function redactUrl(url: string): string {
       try {
         name = decodeURIComponent(name);
       } catch {
-        // keep the raw name: a malformed escape is no reason to keep a secret
+        // keep the raw name: a malformed escape is not a reason to keep a secret
       }
       return SECRET_PARAM.test(name) ? `${p.slice(0, eq)}=${REDACTED}` : p;
     })
     .join('&');
-  return out.slice(0, q + 1) + redacted + (hash < 0 ? '' : out.slice(hash));
 }
