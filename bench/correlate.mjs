@@ -12,33 +12,13 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
+const { eventsOf } = await import('./lib/events.mjs');
 const { Correlator } = require('../dist/correlate/correlator.js');
 const { SqliteStore } = require('../dist/store/sqlite/sqliteStore.js');
 
 const REQUESTS = Number(process.argv[2] ?? 50_000);
 const BATCH = Number(process.argv[3] ?? 4_000);
-const T0 = Date.parse('2026-06-01T00:00:00Z');
-const hex = (n, w) => n.toString(16).padStart(w, '0').slice(-w);
 
-function eventsOf(i) {
-  const t = T0 + i * 20;
-  const traceId = hex(i + 1, 32);
-  const ip = `198.18.${(i >> 8) & 255}.${i & 255}`;
-  const common = { clientIp: ip, method: 'GET', path: `/api/orders/${i % 1000}`, startMs: t, endMs: t + 15 };
-  const ecs = (extra) => ({ url: { path: common.path }, http: { request: { method: 'GET' }, response: { status_code: 200 } }, source: { ip }, ...extra });
-  const ref = (source, n) => ({ source, topic: source, partition: 0, offset: String(i * 4 + n) });
-  const ts = new Date(t).toISOString();
-  const evs = [
-    { id: `g${i}`, source: 'tyk', kind: 'analytics', timestamp: ts, ecs: ecs({ tyk: { api_id: 'orders' } }), join: { ...common, traceId }, claims: [{ method: 'tyk_key', subject: `user${i % 500}`, source: 'tyk', strength: 'gateway', verdict: 'unverifiable' }], ref: ref('tyk', 0) },
-    { id: `e${i}`, source: 'envoy', kind: 'access_log', timestamp: ts, ecs: ecs({}), join: { ...common, traceId, requestId: `req-${i}` }, claims: [{ method: 'spiffe', subject: 'spiffe://cluster.local/ns/gw/sa/tyk', source: 'envoy', strength: 'mtls', verdict: 'trusted_upstream' }], ref: ref('envoy', 1) },
-    { id: `s${i}a`, source: 'otlp', kind: 'span', timestamp: ts, ecs: ecs({ service: { name: 'orders' }, trace: { id: traceId } }), join: { ...common, traceId, spanId: hex(i * 2 + 1, 16) }, claims: [{ method: 'otel_enduser', subject: `user${i % 500}`, source: 'otlp', strength: 'asserted', verdict: 'unverifiable' }], ref: ref('otlp', 2) },
-    { id: `s${i}b`, source: 'otlp', kind: 'span', timestamp: ts, ecs: { service: { name: 'payments' }, trace: { id: traceId } }, join: { traceId, spanId: hex(i * 2 + 2, 16), parentSpanId: hex(i * 2 + 1, 16), startMs: t + 2, endMs: t + 9 }, claims: [], ref: ref('otlp', 3) },
-  ];
-  if (i % 4 === 0) {
-    evs.push({ id: `f${i}`, source: 'panos', kind: 'traffic', timestamp: new Date(t + 2000).toISOString(), ecs: { source: { ip }, rule: { name: 'allow-api' }, observer: { serial_number: 'fw1' } }, join: { clientIp: ip, clientPort: 40000 + (i % 20000), sessionId: String(i), startMs: t - 50, endMs: t + 2000 }, claims: [], ref: ref('panos', 4) });
-  }
-  return evs;
-}
 
 async function run() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-corr-'));
