@@ -4,15 +4,12 @@
  * consumed by `auditmesh serve`, joined into one record, indexed into real Elasticsearch and
  * returned by the API.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { configSchema } from '../../src/config/schema';
 import { startService, type Service } from '../../src/main';
 import { mintToken } from '../../src/api/auth';
 import { encodeTraceRequest } from '../../src/parsers/otlp/encode';
 import { APP_SPAN, MESH_SPAN, TRACE_ID, envoyJsonLine } from '../fixtures/skeleton';
-import { createTopics, elasticsearchUrl, kafkaBrokers, newEsClient, newKafka, uniqueName } from './infra';
+import { createTopics, newEsClient, newKafka, uniqueName } from './infra';
+import { cleanupService, serviceConfig, workDirWithPipelines } from '../support/service';
 
 jest.setTimeout(120_000);
 
@@ -39,31 +36,14 @@ describe('integration > walking skeleton: Kafka → auditmesh → Elasticsearch 
   let svc: Service | undefined;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skeleton-'));
-    const pdir = path.join(dir, 'pipelines');
-    fs.mkdirSync(pdir);
-    fs.writeFileSync(path.join(pdir, 'mesh.yaml'), `id: mesh\ntype: kafka\ntopics: [${meshTopic}]\nparser: envoy\n`);
-    fs.writeFileSync(path.join(pdir, 'spans.yaml'), `id: spans\ntype: kafka\ntopics: [${spanTopic}]\nparser: otlp\nformat: otlp_proto\n`);
+    dir = workDirWithPipelines('skeleton', { mesh: { topic: meshTopic, parser: 'envoy' }, spans: { topic: spanTopic, parser: 'otlp', extra: 'format: otlp_proto\n' } });
     await createTopics([meshTopic, spanTopic]);
   });
 
-  afterAll(async () => {
-    await svc?.stop();
-    const es = newEsClient();
-    await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => undefined);
-    await es.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanupService(svc, prefix, dir));
 
   it('joins the two events into one record in Elasticsearch with both Kafka references, and serves it', async () => {
-    const cfg = configSchema.parse({
-      server: { port: 0, host: '127.0.0.1' },
-      dataDir: path.join(dir, 'data'),
-      pipelinesDir: path.join(dir, 'pipelines'),
-      kafka: { brokers: kafkaBrokers().split(','), groupPrefix: uniqueName('grp'), deadLetterTopic: uniqueName('dlq') },
-      elasticsearch: { url: elasticsearchUrl(), indexPrefix: prefix },
-      log: { level: 'error' },
-    });
+    const cfg = serviceConfig(dir, prefix);
     svc = await startService(cfg);
 
     const producer = newKafka('skeleton-producer').producer();

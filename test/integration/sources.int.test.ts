@@ -4,13 +4,12 @@
  * original bytes and coordinates, while their neighbours are processed.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../../src/config/schema';
 import { startService, type Service } from '../../src/main';
 import { encodeTraceRequest } from '../../src/parsers/otlp/encode';
 import { envoyJsonLine } from '../fixtures/skeleton';
-import { createTopics, elasticsearchUrl, kafkaBrokers, newEsClient, newKafka, uniqueName } from './infra';
+import { createTopics, newEsClient, newKafka, uniqueName } from './infra';
+import { cleanupService, serviceConfig, workDirWithPipelines } from '../support/service';
 
 jest.setTimeout(120_000);
 
@@ -25,29 +24,13 @@ describe('integration > four sources through real Kafka, poison to the dead-lett
   let svc: Service | undefined;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sources-'));
-    const pdir = path.join(dir, 'pipelines');
-    fs.mkdirSync(pdir);
-    for (const [type, topic] of Object.entries(topics)) fs.writeFileSync(path.join(pdir, `${type}.yaml`), `id: ${type}\ntype: kafka\ntopics: [${topic}]\nparser: ${type}\n`);
+    dir = workDirWithPipelines('sources', Object.fromEntries(Object.entries(topics).map(([type, topic]) => [type, { topic, parser: type }])));
     await createTopics([...Object.values(topics), dlq]);
   });
-  afterAll(async () => {
-    await svc?.stop();
-    const es = newEsClient();
-    await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => undefined);
-    await es.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cleanupService(svc, prefix, dir));
 
   it('normalizes valid messages of every source and dead-letters each poison message with its reason', async () => {
-    const cfg = configSchema.parse({
-      server: { port: 0, host: '127.0.0.1' },
-      dataDir: path.join(dir, 'data'),
-      pipelinesDir: path.join(dir, 'pipelines'),
-      kafka: { brokers: kafkaBrokers().split(','), groupPrefix: uniqueName('grp'), deadLetterTopic: dlq },
-      elasticsearch: { url: elasticsearchUrl(), indexPrefix: prefix },
-      log: { level: 'error' },
-    });
+    const cfg = serviceConfig(dir, prefix, { deadLetterTopic: dlq });
     svc = await startService(cfg);
 
     const traceId = 'aa11bb22cc33dd44ee55ff6600778899';
