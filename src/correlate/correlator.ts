@@ -38,6 +38,25 @@ const KEY_RANK = ['t:', 'r:', 'fw:', 'e:'];
 /** `auditmesh.ambiguous[].key` of a trace-less gateway record that matched several requests. */
 const ADDRESS_AMBIGUITY = 'address+method+path+time';
 const keyRank = (k: string) => KEY_RANK.findIndex((p) => k.startsWith(p));
+
+/** The key a new record is named after: the strongest, then the first in locale order. */
+function foundingKey(keys: Iterable<string>): string {
+  let best: string[] = [];
+  let bestRank = Infinity;
+  for (const k of keys) {
+    const r = keyRank(k);
+    if (r < bestRank) {
+      bestRank = r;
+      best = [k];
+    } else if (r === bestRank) best.push(k);
+  }
+  return best.length === 1 ? best[0]! : best.sort((a, b) => a.localeCompare(b))[0]!;
+}
+
+/** The stored form of an event (tokens dropped), always built with the same shape. */
+function storedEvent(e: ParsedEvent, claims: IdentityClaim[]): StoredEvent {
+  return { id: e.id, source: e.source, kind: e.kind, timestamp: e.timestamp, ecs: e.ecs, join: e.join, claims, ref: e.ref, recordId: '' };
+}
 const JOINED_BY: Record<string, string> = { 't:': 'trace.id', 'r:': 'http.request.id', 'fw:': 'firewall.session', 'e:': 'self' };
 
 class UnionFind {
@@ -83,11 +102,12 @@ export class Correlator {
   /** An event without tokens as stored: unverified JWT claims (no token to check) are `malformed`. */
   private stored(e: ParsedEvent): StoredEvent {
     let claims = e.claims;
-    if (claims.some((c) => c.method === 'jwt' && c.verdict === undefined) || claims.some((c) => c.eventId === undefined)) {
+    let fix = false;
+    for (const c of claims) if (c.eventId === undefined || (c.method === 'jwt' && c.verdict === undefined)) fix = true;
+    if (fix) {
       claims = claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id, ...(c.method === 'jwt' && c.verdict === undefined ? { verdict: 'malformed' as const, reason: 'token not available for verification' } : {}) }));
     }
-    const { tokens: _t, ...rest } = e;
-    return { ...rest, claims, recordId: '' };
+    return storedEvent(e, claims);
   }
 
   /** Verify tokens at event time and replace unverified JWT claims by verdicts; drop the tokens. */
@@ -110,8 +130,7 @@ export class Correlator {
     } else {
       claims = claims.map((c) => (c.method === 'jwt' && c.verdict === undefined ? { ...c, verdict: 'malformed' as const, reason: 'token not available for verification' } : c));
     }
-    const { tokens: _t, ...rest } = e;
-    return { ...rest, claims: claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id })), recordId: '' };
+    return storedEvent(e, claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id })));
   }
 
   /** Correlate a batch of parsed events into a store write (without dead letters). */
@@ -147,13 +166,16 @@ export class Correlator {
     const joinedOverride = new Map<string, string>();
     const addressRec = new Map<string, string>();
     const ambiguous = new Map<string, AmbiguousJoin[]>();
-    const tracedByIp = new Map<string, StoredEvent[]>();
-    for (const e of events) {
-      if (e.source !== 'panos' && (e.join.traceId || e.join.requestId) && e.join.clientIp) (tracedByIp.get(e.join.clientIp) ?? tracedByIp.set(e.join.clientIp, []).get(e.join.clientIp)!).push(e);
-    }
+    let tracedByIp: Map<string, StoredEvent[]> | undefined;
     let refreshed = false;
     for (const e of events) {
       if (!isTraceless(e)) continue;
+      if (!tracedByIp) {
+        tracedByIp = new Map();
+        for (const o of events) {
+          if (o.source !== 'panos' && (o.join.traceId || o.join.requestId) && o.join.clientIp) (tracedByIp.get(o.join.clientIp) ?? tracedByIp.set(o.join.clientIp, []).get(o.join.clientIp)!).push(o);
+        }
+      }
       const t = e.join.startMs ?? tsOf(e);
       const inBatch = (tracedByIp.get(e.join.clientIp!) ?? []).filter((o) => sameRequest(o, e) && Math.abs((o.join.startMs ?? tsOf(o)) - t) <= w);
       const cands = new Set(inBatch.map((o) => uf.find(`ev:${o.id}`)));
@@ -206,7 +228,7 @@ export class Correlator {
     const out: Omit<WriteBatch, 'deadLetters'> = { events: [], records: [], keys: [], deletedRecords: [] };
     for (const c of comps.values()) {
       const sortedRecs = [...c.recIds].sort();
-      const founding = [...c.keys].sort((a, b) => keyRank(a) - keyRank(b) || a.localeCompare(b))[0]!;
+      const founding = foundingKey(c.keys);
       const target = sortedRecs[0] ?? recordIdFor(founding);
       const work: Work = { target, members: new Map(), owned: new Set(), linked: new Map(), keys: new Set(c.keys), changedOwnership: new Set(), prev: prevRecords.get(target) };
       for (const rid of sortedRecs) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Ecs, SourceType } from '../model/events';
+import type { Ecs, IdentityClaim, SourceType } from '../model/events';
 import type { AuditRecord, MemberRef, StoredEvent } from '../model/record';
 import { resolveIdentity } from '../identity/resolve';
 
@@ -119,7 +119,12 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   const layers = bySource(events);
   const groups = new Set<string>();
   for (const e of events) for (const k in e.ecs) if (!RECORD_OWNED.has(k)) groups.add(k);
-  for (const g of [...groups].sort()) for (const e of ordered(layers, g)) merger.fill(doc, g, e.ecs[g]);
+  for (const g of [...groups].sort()) {
+    for (const src of PRIORITY[g] ?? DEFAULT_PRIORITY) {
+      const layer = layers.get(src);
+      if (layer) for (const e of layer) merger.fill(doc, g, e.ecs[g]);
+    }
+  }
 
   // The request's trace id even when only a join key carried it (e.g. a traceparent header in Tyk's raw request).
   const traceId = events.find((e) => e.join.traceId)?.join.traceId;
@@ -151,7 +156,9 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   event.dataset = 'auditmesh.audit';
   if (event.category === undefined) event.category = hasHttp ? ['web', 'network'] : ['network'];
 
-  const identity = resolveIdentity(events.flatMap((e) => e.claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id }))));
+  const claims: IdentityClaim[] = [];
+  for (const e of events) for (const c of e.claims) claims.push(c.eventId === undefined ? { ...c, eventId: e.id } : c);
+  const identity = resolveIdentity(claims);
   const user: Ecs = {};
   const evUser = events.length === 1 ? (events[0]!.ecs.user as Ecs | undefined) : undefined;
   if (evUser) Object.assign(user, evUser);

@@ -8,6 +8,8 @@ const TRUSTED = new Set(['verified', 'trusted_upstream']);
 const FAILED = new Set(['invalid_signature', 'expired', 'not_yet_valid', 'wrong_audience', 'unknown_issuer', 'malformed']);
 
 const rank = (c: IdentityClaim) => STRENGTH_ORDER.indexOf(c.strength);
+/** `a.localeCompare(b)` exactly (ECMA-402 defines it as this collator's compare), without a lookup per call. */
+const collate = new Intl.Collator().compare;
 
 /** Canonical human name for cross-layer comparison: `DOMAIN\user`, `user@domain` → `user`. */
 export function canonicalPrincipal(s: string): string {
@@ -39,7 +41,7 @@ export function resolveIdentity(claims: IdentityClaim[]): RecordIdentity {
   const trusted = usable.filter((c) => TRUSTED.has(c.verdict!));
   // Prefer a human identity at equal strength (a JWT subject over the workload that carried it).
   const pick = (cs: IdentityClaim[]) =>
-    [...cs].sort((a, b) => rank(b) - rank(a) || Number(isWorkload(a)) - Number(isWorkload(b)) || a.subject.localeCompare(b.subject))[0];
+    [...cs].sort((a, b) => rank(b) - rank(a) || Number(isWorkload(a)) - Number(isWorkload(b)) || collate(a.subject, b.subject))[0];
   const best = pick(trusted.filter((c) => !isWorkload(c))) ?? pick(trusted) ?? pick(usable);
 
   const tokenClaims = all.filter((c) => c.method === 'jwt');
@@ -90,5 +92,5 @@ function dedupe(claims: IdentityClaim[]): IdentityClaim[] {
     const k = `${c.method}|${c.source}|${c.subject}|${c.tokenSha256 ?? ''}|${c.verdict ?? ''}`;
     if (!seen.has(k)) seen.set(k, c);
   }
-  return [...seen.values()].sort((a, b) => rank(b) - rank(a) || a.method.localeCompare(b.method) || a.subject.localeCompare(b.subject));
+  return [...seen.values()].sort((a, b) => rank(b) - rank(a) || collate(a.method, b.method) || collate(a.subject, b.subject));
 }
