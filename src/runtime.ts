@@ -5,6 +5,7 @@ import type { Parser } from './parsers/types';
 import { SqliteStore } from './store/sqlite/sqliteStore';
 import { JwtVerifier } from './identity/jwt';
 import { Correlator } from './correlate/correlator';
+import { PendingWrites } from './pipeline/pendingWrites';
 import { PipelineRunner, type DeadLetterSink, type Streaming } from './pipeline/runner';
 import { OpenRecords, Watermark } from './correlate/watermark';
 import { metrics as otelMetrics } from '@opentelemetry/api';
@@ -61,7 +62,10 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions = {}): Pro
     throw e;
   }
   const verifier = new JwtVerifier(cfg.identity.issuers, cfg.identity.jwksRefetchIntervalSeconds);
-  const correlator = new Correlator(store, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord, joinWindowMs: cfg.correlation.joinWindowMs }, metrics);
+  // The correlator reads the store through the batches on their way to it: the next batch is
+  // correlated while the previous one is written.
+  const pendingWrites = new PendingWrites(store);
+  const correlator = new Correlator(pendingWrites, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord, joinWindowMs: cfg.correlation.joinWindowMs }, metrics);
   let streaming: Streaming | undefined;
   if (opts.streaming) {
     streaming = { watermark: new Watermark(cfg.correlation.latenessMs), open: new OpenRecords(cfg.correlation.maxOpenRecords) };
@@ -75,7 +79,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions = {}): Pro
       .createObservableCounter('auditmesh_correlation_open_records_evicted_total', { description: 'Open records evicted by the maxOpenRecords cap' })
       .addCallback((r) => r.observe(open.evicted));
   }
-  const runner = new PipelineRunner(store, correlator, metrics, log, opts.deadLetterSink, streaming);
+  const runner = new PipelineRunner(store, correlator, metrics, log, opts.deadLetterSink, streaming, { pendingWrites });
   const parsers = new Map<string, Parser>();
   return {
     cfg,

@@ -1,5 +1,6 @@
 import type { IdentityClaim, ParsedEvent } from '../model/events';
-import type { AuditRecord, AuditStore, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
+import type { AuditRecord, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
+import type { CorrelationState } from '../pipeline/pendingWrites';
 import { JwtVerifier } from '../identity/jwt';
 import { buildRecord, maxOf, minOf, recordIdFor, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
@@ -89,7 +90,7 @@ export class Correlator {
   private readonly verifier: JwtVerifier;
 
   constructor(
-    private readonly store: AuditStore,
+    private readonly store: CorrelationState,
     verifier: JwtVerifier | undefined,
     private readonly opts: CorrelatorOptions,
     private readonly metrics: Metrics = noopMetrics,

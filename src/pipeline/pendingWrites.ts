@@ -1,0 +1,103 @@
+import type { AuditRecord, AuditStore, RecordPage, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
+import { recordColumns } from '../store/query';
+
+/** What the correlator reads of the store: its correlation state. */
+export type CorrelationState = Pick<AuditStore, 'lookupKeys' | 'getRecords' | 'getEvents' | 'findRecordsByIps' | 'searchRecords' | 'refresh'>;
+
+/**
+ * The store as it will be once the batches handed to it have been written: the store's answers with
+ * the pending (correlated, not yet acknowledged) write batches applied on top, in order, with the
+ * store's own semantics (within a batch deletes apply before upserts; the last write of an id wins).
+ *
+ * This lets the pipeline correlate batch N+1 while batch N is still being written (see
+ * PipelineRunner): the correlator sees N's records, events and keys although the store may not hold
+ * them yet. Reads by id, key and address are merged; the one read that cannot be merged cheaply
+ * (`searchRecords`, a general query) and `refresh` first wait until every pending batch is written.
+ */
+export class PendingWrites implements CorrelationState {
+  private readonly pending: WriteBatch[] = [];
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(private readonly store: AuditStore) {}
+
+  /** Batches correlated but not yet acknowledged by the store. */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /** A correlated batch is on its way to the store: reads see it from now on. */
+  add(batch: WriteBatch): void {
+    this.pending.push(batch);
+  }
+
+  /** The store acknowledged (or gave up on) `batch`: reads go to the store for it again. */
+  remove(batch: WriteBatch): void {
+    const i = this.pending.indexOf(batch);
+    if (i >= 0) this.pending.splice(i, 1);
+    if (!this.pending.length) for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Resolves once no batch is pending. */
+  drained(): Promise<void> {
+    return this.pending.length ? new Promise((r) => this.waiters.push(r)) : Promise.resolve();
+  }
+
+  async lookupKeys(keys: string[]): Promise<Map<string, string>> {
+    const out = await this.store.lookupKeys(keys);
+    if (!this.pending.length) return out;
+    const wanted = new Set(keys);
+    for (const b of this.pending) for (const [k, rid] of b.keys) if (wanted.has(k)) out.set(k, rid);
+    return out;
+  }
+
+  async getRecords(ids: string[]): Promise<Map<string, AuditRecord>> {
+    const out = await this.store.getRecords(ids);
+    if (!this.pending.length) return out;
+    const wanted = new Set(ids);
+    for (const b of this.pending) {
+      for (const id of b.deletedRecords) out.delete(id);
+      for (const r of b.records) if (wanted.has(r.auditmesh.record_id)) out.set(r.auditmesh.record_id, r);
+    }
+    return out;
+  }
+
+  async getEvents(ids: string[]): Promise<Map<string, StoredEvent>> {
+    const out = await this.store.getEvents(ids);
+    if (!this.pending.length) return out;
+    const wanted = new Set(ids);
+    for (const b of this.pending) for (const e of b.events) if (wanted.has(e.id)) out.set(e.id, e);
+    return out;
+  }
+
+  async findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]> {
+    const found = await this.store.findRecordsByIps(q);
+    if (!this.pending.length) return found;
+    const ips = new Set(q.ips);
+    const from = Date.parse(q.from), to = Date.parse(q.to);
+    const matches = (r: AuditRecord) => {
+      const c = recordColumns(r);
+      return c.recordType === q.recordType && c.ts >= from && c.ts < to && ((c.sourceIp !== null && ips.has(c.sourceIp)) || (c.sourceNatIp !== null && ips.has(c.sourceNatIp)));
+    };
+    const out = new Map(found.map((r) => [r.auditmesh.record_id, r]));
+    for (const b of this.pending) {
+      for (const id of b.deletedRecords) out.delete(id);
+      for (const r of b.records) {
+        const id = r.auditmesh.record_id;
+        // The pending version replaces the stored one, and counts only if it still matches.
+        out.delete(id);
+        if (matches(r)) out.set(id, r);
+      }
+    }
+    return [...out.values()].slice(0, q.limit);
+  }
+
+  async searchRecords(q: RecordQuery): Promise<RecordPage> {
+    await this.drained();
+    return this.store.searchRecords(q);
+  }
+
+  async refresh(): Promise<void> {
+    await this.drained();
+    return this.store.refresh();
+  }
+}
