@@ -30,6 +30,12 @@ export const pipelineSchema = z
       .object({
         /** Max records handed to the pipeline at once. */
         maxRecords: z.number().int().min(1).max(100_000).default(2_000),
+        /**
+         * Partitions of these topics processed at the same time (kafkajs `partitionsConsumedConcurrently`).
+         * Their chunks wait behind the batch in flight and are then merged into one pipeline batch, so
+         * more partitions in flight means fewer, larger store round trips. Order within a partition holds.
+         */
+        partitionsConcurrently: z.number().int().min(1).max(64).default(4),
       })
       .strict()
       .default({}),

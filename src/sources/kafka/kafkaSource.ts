@@ -103,56 +103,87 @@ export class KafkaIngest {
   async start(rt: Runtime): Promise<void> {
     await (this.producerReady ??= this.producer.connect());
     await this.expectPartitions(rt);
-    for (const p of this.pipelines) {
-      const consumer = this.kafka.consumer({
-        groupId: `${this.cfg.kafka.groupPrefix}-${p.id}`,
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3_000,
-        maxBytesPerPartition: 4 * 1024 * 1024,
-        allowAutoTopicCreation: true,
-      });
-      consumer.on(consumer.events.GROUP_JOIN, (e) => {
-        this.up.add(p.id);
-        // Partitions assigned now (a topic created since start, a rebalance) hold the watermark back too.
-        rt.runner.expectStreams(Object.entries(e.payload.memberAssignment).flatMap(([topic, parts]) => parts.map((partition) => streamOf({ source: p.parser, topic, partition }))));
-      });
-      consumer.on(consumer.events.CONNECT, () => this.up.add(p.id));
-      consumer.on(consumer.events.DISCONNECT, () => this.up.delete(p.id));
-      consumer.on(consumer.events.CRASH, (e) => {
-        this.up.delete(p.id);
-        this.log.error('kafka consumer crashed; kafkajs restarts it', { pipeline: p.id, error: e.payload.error?.message, restart: e.payload.restart });
-      });
-      await consumer.connect();
-      await consumer.subscribe({ topics: p.topics, fromBeginning: p.fromBeginning });
-      const parser = rt.parser(p.parser, { ...p.options, format: p.format });
-      await consumer.run({
-        autoCommit: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          const msgs = batch.messages;
-          const lagKey = `${batch.topic}|${batch.partition}`;
-          for (let i = 0; i < msgs.length; i += p.batch.maxRecords) {
-            if (!isRunning() || isStale()) return;
-            const chunk = msgs.slice(i, i + p.batch.maxRecords);
-            const raws = chunk.map((m) => toRawRecord(m, batch.topic, batch.partition, p.parser));
-            this.metrics.inflightBatches.add(1);
-            try {
-              // Resolves only after the store acknowledged (and dead letters were produced).
-              await rt.runner.process(raws, parser);
-            } finally {
-              this.metrics.inflightBatches.add(-1);
-            }
-            const last = chunk[chunk.length - 1]!.offset;
-            resolveOffset(last);
-            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-            await heartbeat();
+    for (const p of this.pipelines) await this.startPipeline(p, rt);
+  }
+
+  /** One consumer group for one pipeline; restarted (from the committed offsets) if kafkajs gives up on it. */
+  private async startPipeline(p: PipelineConfig, rt: Runtime): Promise<void> {
+    const group = `${this.cfg.kafka.groupPrefix}-${p.id}`;
+    const consumer = this.kafka.consumer({
+      groupId: group,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      allowAutoTopicCreation: true,
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.up.add(p.id);
+      // Partitions assigned now (a topic created since start, a rebalance) hold the watermark back too.
+      rt.runner.expectStreams(Object.entries(e.payload.memberAssignment).flatMap(([topic, parts]) => parts.map((partition) => streamOf({ source: p.parser, topic, partition }))));
+    });
+    consumer.on(consumer.events.CONNECT, () => this.up.add(p.id));
+    consumer.on(consumer.events.DISCONNECT, () => this.up.delete(p.id));
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.up.delete(p.id);
+      this.log.error('kafka consumer crashed', { pipeline: p.id, error: e.payload.error?.message, restart: e.payload.restart });
+      // kafkajs restarts after retriable errors only; after a non-retriable one (e.g. the coordinator
+      // evicted the member: "not aware of this member") the consumer would stay stopped for good.
+      if (e.payload.restart === false) void this.restartPipeline(p, consumer, rt);
+    });
+    this.consumers.push({ pipeline: p, consumer });
+    await consumer.connect();
+    await consumer.subscribe({ topics: p.topics, fromBeginning: p.fromBeginning });
+    const parser = rt.parser(p.parser, { ...p.options, format: p.format });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: p.batch.partitionsConcurrently,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const msgs = batch.messages;
+        const lagKey = `${batch.topic}|${batch.partition}`;
+        for (let i = 0; i < msgs.length; i += p.batch.maxRecords) {
+          if (!isRunning() || isStale()) return;
+          const chunk = msgs.slice(i, i + p.batch.maxRecords);
+          const raws = chunk.map((m) => toRawRecord(m, batch.topic, batch.partition, p.parser));
+          this.metrics.inflightBatches.add(1);
+          // kafkajs heartbeats only when asked: keep the membership alive while the chunk waits
+          // behind other batches and is processed, or the coordinator evicts a busy consumer.
+          const keepAlive = setInterval(() => heartbeat().catch(() => undefined), 3_000);
+          try {
+            // Resolves only after the store acknowledged (and dead letters were produced).
+            await rt.runner.process(raws, parser);
+          } finally {
+            clearInterval(keepAlive);
+            this.metrics.inflightBatches.add(-1);
           }
-          this.lag.set(lagKey, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(batch.lastOffset()) - 1n)));
-        },
-      });
-      this.consumers.push({ pipeline: p, consumer });
-      this.log.info('kafka pipeline started', { pipeline: p.id, topics: p.topics, group: `${this.cfg.kafka.groupPrefix}-${p.id}`, parser: p.parser });
+          const last = chunk[chunk.length - 1]!.offset;
+          resolveOffset(last);
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+          await heartbeat();
+        }
+        this.lag.set(lagKey, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(batch.lastOffset()) - 1n)));
+      },
+    });
+    this.log.info('kafka pipeline started', { pipeline: p.id, topics: p.topics, group, parser: p.parser });
+  }
+
+  /** Replace a consumer kafkajs will not restart: a new member resumes from the committed offsets. */
+  private async restartPipeline(p: PipelineConfig, old: Consumer, rt: Runtime): Promise<void> {
+    for (let attempt = 1; !this.stopped; attempt++) {
+      const i = this.consumers.findIndex((c) => c.consumer === old);
+      if (i >= 0) this.consumers.splice(i, 1);
+      await old.disconnect().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, Math.min(30_000, 1_000 * 2 ** (attempt - 1))));
+      if (this.stopped) return;
+      try {
+        await this.startPipeline(p, rt);
+        this.log.warn('kafka consumer restarted from the committed offsets', { pipeline: p.id, attempt });
+        return;
+      } catch (e) {
+        this.log.error('kafka consumer restart failed; retrying', { pipeline: p.id, attempt, error: (e as Error).message });
+        const failed = this.consumers.find((c) => c.pipeline === p);
+        if (failed) old = failed.consumer;
+      }
     }
   }
 
