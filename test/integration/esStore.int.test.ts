@@ -60,12 +60,15 @@ storeContract('elasticsearch', async () => newStore(), async (s) => {
 interface Proxy {
   url: string;
   bulkBodies: string[];
+  /** Bodies of the `_mget` requests that went through. */
+  mgetBodies: string[];
   close(): Promise<void>;
 }
 type BulkHook = (n: number, body: string) => { status: number; body: unknown } | 'forward' | { rewrite: (reply: { errors: boolean; items: Record<string, { _index?: string; _id?: string; status: number; error?: unknown }>[] }) => void };
 
 async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
   const bulkBodies: string[] = [];
+  const mgetBodies: string[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -74,6 +77,7 @@ async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
         const body = Buffer.concat(chunks);
         const isBulk = req.method === 'POST' && (req.url ?? '').split('?')[0]!.endsWith('/_bulk');
         let hook: ReturnType<BulkHook> = 'forward';
+        if ((req.url ?? '').split('?')[0]!.endsWith('/_mget')) mgetBodies.push(body.toString('utf8'));
         if (isBulk) {
           bulkBodies.push(body.toString('utf8'));
           hook = onBulk(bulkBodies.length, body.toString('utf8'));
@@ -108,6 +112,7 @@ async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     bulkBodies,
+    mgetBodies,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -240,6 +245,45 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
         expect((await direct.getRecords(records.map((r) => r.auditmesh.record_id))).size).toBe(records.length);
       } finally {
         await direct.close();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('remembers where it wrote records and events and what keys it wrote: reads and amendments of them send no locator or key lookups', async () => {
+    const proxy = await startProxy(elasticsearchUrl(), () => 'forward');
+    try {
+      const store = newStore({ url: proxy.url });
+      await store.init();
+      const rec = makeRecord(CORPUS[0]!);
+      const id = rec.auditmesh.record_id;
+      const ev = makeEvent('ev-cache-1', id, rec['@timestamp']);
+      const lookups = () => proxy.mgetBodies.flatMap((b) => (JSON.parse(b) as { docs: { _index: string; _id: string }[] }).docs);
+      await store.write(batchOf({ records: [rec], events: [ev], keys: [['t:cache-1', id]] }));
+      // An event's index follows from its timestamp: the write asked for the record's locator only.
+      expect(lookups().map((d) => [d._index, d._id])).toEqual([[`${store.prefix}-loc`, `r:${id}`]]);
+      proxy.mgetBodies.length = 0;
+      expect((await store.getRecords([id])).get(id)).toEqual(rec);
+      expect((await store.getEvents([ev.id])).get(ev.id)?.recordId).toBe(id);
+      expect(Object.fromEntries(await store.lookupKeys(['t:cache-1', 't:unknown']))).toEqual({ 't:cache-1': id });
+      // Documents fetched from their daily indices; only the unknown key went to the keys index.
+      const after = lookups();
+      expect(after.filter((d) => d._index === `${store.prefix}-loc`)).toEqual([]);
+      expect(after.filter((d) => d._index === `${store.prefix}-keys`).map((d) => d._id)).toEqual(['t:unknown']);
+      expect(after.map((d) => d._index).sort()).toEqual([store.dayIndex('events', Date.parse(rec['@timestamp'])), store.dayIndex('records', Date.parse(rec['@timestamp'])), `${store.prefix}-keys`].sort());
+
+      // A delete and a key rewrite by this store are seen by its next reads, and by a new store (another process).
+      await store.write(batchOf({ deletedRecords: [id], keys: [['t:cache-1', 'rec-other']] }));
+      expect((await store.getRecords([id])).size).toBe(0);
+      expect(Object.fromEntries(await store.lookupKeys(['t:cache-1']))).toEqual({ 't:cache-1': 'rec-other' });
+      const fresh = new ElasticsearchStore({ url: elasticsearchUrl(), indexPrefix: store.prefix, retentionDays: 30 });
+      try {
+        expect((await fresh.getRecords([id])).size).toBe(0);
+        expect((await fresh.getEvents([ev.id])).get(ev.id)?.recordId).toBe(id);
+        expect(Object.fromEntries(await fresh.lookupKeys(['t:cache-1']))).toEqual({ 't:cache-1': 'rec-other' });
+      } finally {
+        await fresh.close();
       }
     } finally {
       await proxy.close();

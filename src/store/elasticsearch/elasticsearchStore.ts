@@ -88,6 +88,8 @@ interface Rejected {
 }
 
 const PAGE = 1000;
+/** Entries of the locator and key caches, each (about 100 bytes per entry). */
+const LOCATOR_CACHE_MAX = 200_000;
 const MAX_ID_BYTES = 256;
 const MAX_ORIGINAL_BYTES = 64 * 1024;
 
@@ -139,6 +141,16 @@ export class ElasticsearchStore implements AuditStore {
   private readonly settledListeners = new Map<WriteExtension, WriteSettled>();
   /** Record indices written since this store last refreshed them (see findRecordsByIps). */
   private readonly unrefreshed = new Set<string>();
+  /**
+   * Locator cache: locator id → daily index, for documents this process wrote or read (a Map in
+   * recency order, the oldest evicted beyond LOCATOR_CACHE_MAX). A document never changes index
+   * while it exists, so an entry stays true until the document is deleted, which this store does
+   * itself (and then drops the entry). Saves the locator `mget` of the reads and writes of records
+   * and events written recently — the common case of a late event amending its request.
+   */
+  private readonly locCache = new Map<string, string>();
+  /** Key cache: correlation key → record id, for keys this process wrote or read (same reasoning). */
+  private readonly keyCache = new Map<string, string>();
 
   constructor(opts: ElasticsearchStoreOptions) {
     const p = opts.indexPrefix;
@@ -269,11 +281,20 @@ export class ElasticsearchStore implements AuditStore {
 
   async lookupKeys(keys: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    const uniq = [...new Set(keys)];
-    const docs = await this.mget<{ record_id: string }>(uniq.map((k) => ({ index: this.keysIndex, id: docId(k) })), 'look up keys');
-    uniq.forEach((k, i) => {
+    const missing: string[] = [];
+    for (const k of new Set(keys)) {
+      const cached = this.keyCache.get(k);
+      if (cached) out.set(k, cached);
+      else missing.push(k);
+    }
+    if (!missing.length) return out;
+    const docs = await this.mget<{ record_id: string }>(missing.map((k) => ({ index: this.keysIndex, id: docId(k) })), 'look up keys');
+    missing.forEach((k, i) => {
       const d = docs[i];
-      if (d) out.set(k, d.record_id);
+      if (d) {
+        out.set(k, d.record_id);
+        cacheBounded(this.keyCache, k, d.record_id);
+      }
     });
     return out;
   }
@@ -299,16 +320,29 @@ export class ElasticsearchStore implements AuditStore {
     return out;
   }
 
-  /** Locator doc id → daily index. */
+  /** Locator doc id → daily index (cached ones without a request). */
   private async readLocators(ids: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    const uniq = [...new Set(ids)];
-    const docs = await this.mget<{ index: string }>(uniq.map((id) => ({ index: this.locIndex, id })), 'read locators');
-    uniq.forEach((id, i) => {
+    const missing: string[] = [];
+    for (const id of new Set(ids)) {
+      const cached = this.locCache.get(id);
+      if (cached) out.set(id, cached);
+      else missing.push(id);
+    }
+    if (!missing.length) return out;
+    const docs = await this.mget<{ index: string }>(missing.map((id) => ({ index: this.locIndex, id })), 'read locators');
+    missing.forEach((id, i) => {
       const d = docs[i];
-      if (d?.index) out.set(id, d.index);
+      if (d?.index) {
+        out.set(id, d.index);
+        this.cacheLocator(id, d.index);
+      }
     });
     return out;
+  }
+
+  private cacheLocator(id: string, index: string): void {
+    cacheBounded(this.locCache, id, index);
   }
 
   /** Real-time multi-get; a missing document or index yields undefined at its position. */
@@ -355,11 +389,9 @@ export class ElasticsearchStore implements AuditStore {
     if (!records.size && !events.size && !keys.size && !deleted.length && !deadLetters.size) return;
 
     const updatedAt = this.now().toISOString();
-    const locs = await this.readLocators([
-      ...deleted.map((id) => locId('r', id)),
-      ...[...records.keys()].map((id) => locId('r', id)),
-      ...[...events.keys()].map((id) => locId('e', id)),
-    ]);
+    // An event's content (and so its timestamp and day index) never changes under its id: only
+    // records need their locator to stay in the index they were first written to.
+    const locs = await this.readLocators([...deleted.map((id) => locId('r', id)), ...[...records.keys()].map((id) => locId('r', id))]);
     const rejected: Rejected[] = [];
     const ops: Op[] = [];
     for (const id of deleted) {
@@ -390,7 +422,16 @@ export class ElasticsearchStore implements AuditStore {
       for (const x of await ext(batch)) ops.push({ action: x.action, index: x.index, id: x.id, doc: x.doc, kind: 'extension', ref: x.id });
     }
     for (const op of ops) if (op.kind === 'record') this.unrefreshed.add(op.index);
+    // Deleted documents leave the cache before the bulk (whatever its outcome, the cache never
+    // names an index a document may have left); written ones enter it after their item succeeded.
+    for (const id of deleted) this.locCache.delete(locId('r', id));
     const failed = (await this.bulk(ops, 'write batch')).filter((f) => !(f.op.kind === 'extension' && f.op.action === 'create' && f.status === 409));
+    const refused = new Set(failed.map((f) => f.op));
+    for (const op of ops) {
+      if (op.action !== 'index' || refused.has(op) || !op.doc) continue;
+      if (op.kind === 'locator') this.cacheLocator(op.id, (op.doc as { index: string }).index);
+      else if (op.kind === 'key') cacheBounded(this.keyCache, op.ref, (op.doc as { record_id: string }).record_id);
+    }
     for (const f of failed) {
       if (f.op.action === 'delete' || (f.op.kind !== 'record' && f.op.kind !== 'event')) {
         throw new PipelineError(
@@ -660,6 +701,9 @@ export class ElasticsearchStore implements AuditStore {
   async applyRetention(now: Date = this.now()): Promise<RetentionResult> {
     const result: RetentionResult = { deletedIndices: [], sweptLocators: 0, sweptKeys: 0, sweptDeadLetters: 0 };
     if (this.retentionDays <= 0) return result;
+    // Expired indices, their locators and keys go away: the caches may name them.
+    this.locCache.clear();
+    this.keyCache.clear();
     const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
     const cutoffMs = today - this.retentionDays * 86_400_000;
     const res = await this.call('list daily indices', () =>
@@ -712,6 +756,13 @@ export class ElasticsearchStore implements AuditStore {
       throw classifyRequestError(e, what);
     }
   }
+}
+
+/** Set `k` in a recency-ordered Map, evicting the oldest entry beyond LOCATOR_CACHE_MAX. */
+function cacheBounded(m: Map<string, string>, k: string, v: string): void {
+  m.delete(k);
+  m.set(k, v);
+  if (m.size > LOCATOR_CACHE_MAX) m.delete(m.keys().next().value!);
 }
 
 /** A valid `_id` for any string: itself up to 256 bytes, else `#` + SHA-256 (ES limits `_id` to 512 bytes). */
