@@ -8,6 +8,7 @@ import { mintToken, ROLES, type Role } from './api/auth';
 import { serve } from './main';
 import { createLogger } from './instrumentation/logger';
 import { Progress } from './cli/progress';
+import { REPLAY_OPTIONS, replay } from './cli/replay';
 
 const USAGE = `auditmesh — one verified audit trail from firewall, gateway, mesh and OpenTelemetry telemetry
 
@@ -17,6 +18,16 @@ Usage:
                                                    otherwise the embedded store in AUDITMESH_DATA_DIR)
   auditmesh ingest --type <envoy|tyk|panos|otlp> [--format F] <file...|->
                                                    parse, correlate and store line-delimited files
+                                                   (this is also the replay/backfill from files)
+  auditmesh replay --from-offset <topic>:<partition>:<offset>[,…] [--to-offset <t>:<p>:<offset>[,…]]
+  auditmesh replay --from-time <ISO 8601> [--to-time <ISO 8601>] [--topics T[,T…]] [--type <type>]
+                   (either form: [--to-time T] [--type <type> [--format F]] [--dry-run])
+                                                   read Kafka again (backfill) up to the partitions'
+                                                   end at start (or --to-*, exclusive) through parse,
+                                                   correlate and store: idempotent, no duplicates; an
+                                                   ephemeral consumer group, the pipelines' committed
+                                                   offsets are untouched. Topics: pipelines/*.yaml
+                                                   (--type: that parser's); others need --type
   auditmesh token --role <auditor|investigator|admin> [--subject NAME] [--ttl SECONDS]
                                                    mint an API token with the local signing key
   auditmesh verify [--jwks FILE|URL] [--checkpoints DIR] <export-file|ledger-export-dir>
@@ -32,6 +43,9 @@ interface Parsed {
   args: string[];
 }
 
+/** Options that take no value (`--dry-run`); every other option needs one. */
+const BOOLEAN_OPTIONS = new Set(['dry-run']);
+
 function parseArgs(argv: string[]): Parsed {
   const [cmd = 'help', ...rest] = argv;
   const flags = new Map<string, string>();
@@ -42,6 +56,7 @@ function parseArgs(argv: string[]): Parsed {
     else if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+      else if (BOOLEAN_OPTIONS.has(a.slice(2))) flags.set(a.slice(2), 'true');
       else {
         const v = rest[i + 1];
         if (v === undefined || (v.startsWith('--') && v !== '-')) throw new UsageError(`option ${a} needs a value`);
@@ -91,6 +106,11 @@ async function ingest(p: Parsed): Promise<number> {
       }
       progress.update(b.bytesRead, lines);
     }
+  } catch (e) {
+    if (e instanceof PipelineError && e.retriable) {
+      throw new PipelineError(`${e.message}; ${lines} line(s) were stored before it: run the same command again once the store takes writes (nothing is stored twice)`, e.code, e.retriable, e.stage, { cause: e });
+    }
+    throw e;
   } finally {
     progress.clear();
     await rt.close();
@@ -131,6 +151,21 @@ async function verify(p: Parsed): Promise<number> {
   return res.ok ? 0 : 1;
 }
 
+/** `auditmesh replay` (src/cli/replay.ts): Ctrl-C / SIGTERM stop after the batch in flight and print where to resume. */
+async function replayCmd(p: Parsed): Promise<number> {
+  only(p, REPLAY_OPTIONS);
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    return await replay(p.flags, p.args, { stdout: process.stdout, stderr: process.stderr, signal: ac.signal });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   try {
     const p = parseArgs(argv);
@@ -141,6 +176,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await token(p);
       case 'verify':
         return await verify(p);
+      case 'replay':
+        return await replayCmd(p);
       case 'serve':
         only(p, []);
         return await serve(loadConfig());

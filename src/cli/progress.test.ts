@@ -42,6 +42,25 @@ describe('cli/progress', () => {
     expect(stream.out).toBe('replay tyk: 100 messages in 1.0s (100 messages/s)\n');
   });
 
+  it('writes a plain line (no bar, no control characters) every plainEveryMs when not on a terminal', () => {
+    let t = 0;
+    const stream = fake(false);
+    const p = new Progress({ label: 'replay', total: 10_000, items: 'messages', stream, now: () => t, plainEveryMs: 10_000 });
+    t = 4_000;
+    p.update(2_000, 2_000);
+    expect(stream.out).toBe(''); // not yet 10 s
+    t = 10_000;
+    p.update(4_000, 3_990);
+    t = 15_000;
+    p.update(6_000, 5_990); // within 10 s of the last line
+    t = 20_000;
+    p.update(10_000, 9_990);
+    expect(stream.out).toBe('replay:  40%  4,000/10,000  3,990 messages  399 messages/s  ETA 15s\nreplay:  100%  10,000/10,000  9,990 messages  500 messages/s\n');
+    expect(stream.out).not.toMatch(/[\r\x1b]/);
+    p.finish();
+    expect(stream.out.endsWith('replay: 9,990 messages in 20s (500 messages/s)\n')).toBe(true);
+  });
+
   it('can leave the summary to the caller when not on a terminal', () => {
     const stream = fake(false);
     const p = new Progress({ label: 'ingest otlp', items: 'lines', stream, summaryWhenNotTty: false, now: () => 500 });

@@ -1,7 +1,7 @@
 /**
  * Progress of long CLI work (ingest, replay): a bar with percentage, rate and ETA redrawn in place on
- * a terminal, nothing while running otherwise (logs and pipes get no carriage returns), and one
- * summary line at the end.
+ * a terminal; otherwise (logs and pipes get no carriage returns) nothing while running, or one plain
+ * line every `plainEveryMs`; and one summary line at the end.
  */
 
 /** Where progress goes: process.stderr, or a fake in tests. */
@@ -27,6 +27,11 @@ export interface ProgressOptions {
   summaryWhenNotTty?: boolean;
   /** Minimum time between redraws, ms. 0 = every update. Default 100. */
   redrawMs?: number;
+  /**
+   * When not drawing on a TTY: write one plain progress line (no bar, no control characters) at most
+   * every this many ms, on update. 0 or absent = none (only the summary).
+   */
+  plainEveryMs?: number;
   /** Clock in ms (injected in tests). */
   now?: () => number;
 }
@@ -65,6 +70,7 @@ export class Progress {
   private readonly now: () => number;
   private readonly started: number;
   private lastDraw = -Infinity;
+  private lastPlain: number;
   private done = 0;
   private count = 0;
   private drawn = false;
@@ -75,6 +81,7 @@ export class Progress {
     this.tty = Boolean(opts.forceTty ?? this.stream.isTTY);
     this.now = opts.now ?? Date.now;
     this.started = this.now();
+    this.lastPlain = this.started;
   }
 
   /** Record progress: `done` in total's units, `count` items so far. Redraws at most every redrawMs. */
@@ -82,7 +89,15 @@ export class Progress {
     if (this.finished) return;
     this.done = done;
     this.count = count;
-    if (!this.tty) return;
+    if (!this.tty) {
+      const every = this.opts.plainEveryMs ?? 0;
+      if (every <= 0) return;
+      const t = this.now();
+      if (t - this.lastPlain < every) return;
+      this.lastPlain = t;
+      this.stream.write(`${this.plainLine(t)}\n`);
+      return;
+    }
     const t = this.now();
     if (t - this.lastDraw < (this.opts.redrawMs ?? 100)) return;
     this.lastDraw = t;
@@ -103,6 +118,19 @@ export class Progress {
     const width = Math.min(BAR_MAX, Math.max(BAR_MIN, (this.stream.columns ?? 80) - label.length - text.length - 8));
     const filled = Math.round(frac * width);
     return `  ${label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${text}`;
+  }
+
+  /** The periodic line of a log or pipe: `replay: 45%  4,500/10,000  4,400 messages  1,200 messages/s  ETA 5s`. */
+  plainLine(t = this.now()): string {
+    const { label, total, items } = this.opts;
+    const elapsed = Math.max(0.001, (t - this.started) / 1000);
+    const counted = items ? [`${formatCount(this.count)} ${items}`, `${formatCount(this.count / elapsed)} ${items}/s`] : [];
+    if (!total || total <= 0) return [`${label}:`, ...counted, `${formatDuration(elapsed)} elapsed`].join('  ');
+    const frac = Math.min(1, Math.max(0, this.done / total));
+    const amount = this.opts.unit === 'bytes' ? `${formatBytes(this.done)}/${formatBytes(total)}` : `${formatCount(this.done)}/${formatCount(total)}`;
+    const rate = this.done / elapsed;
+    const eta = frac < 1 && rate > 0 ? [`ETA ${formatDuration((total - this.done) / rate)}`] : [];
+    return [`${label}:`, `${Math.floor(frac * 100)}%`, amount, ...counted, ...eta].join('  ');
   }
 
   /** Time and rate so far: `in 1.5s (8,230 lines/s)`. */
