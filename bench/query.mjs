@@ -7,11 +7,8 @@
 // $AUDITMESH_TEST_ELASTICSEARCH_URL from `node scripts/infra.mjs env`), index prefix `ambench-<pid>`,
 // deleted afterwards unless --keep.
 //
-// Data: N synthetic records over 30 days (fixed seed): 2,000 people (JWT, some with group `admins`),
-// 60 SPIFFE workloads, 40 `svc-*` keys, ~5% without identity; REST paths with ids (/api/orders/123,
-// /api/admin/users/9, /api/payments/...), 8% firewall sessions (allow/deny/drop/reset-both, rule
-// names), 1% identity mismatches, statuses 2xx/3xx/4xx/5xx, a few user agents. Written through
-// store.write() in batches of 5,000 records.
+// Data: N synthetic records over 30 days (fixed seed, bench/lib/records.mjs, shared with
+// bench/dashboard.mjs). Written through store.write() in batches of 5,000 records.
 //
 // Queries, each `--runs` times after 3 warm-up runs, parameters rotated per run (other user, window
 // shifted by an hour) so no cache answers a repeat: records by user; a 1-day time range, page 1 and
@@ -22,11 +19,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { DAY, HOUR, PEOPLE, SPAN, T0, loadRecords } from './lib/records.mjs';
 
 const require = createRequire(import.meta.url);
 const { SqliteStore } = require('../dist/store/sqlite/sqliteStore.js');
 const { ElasticsearchStore } = require('../dist/store/elasticsearch/elasticsearchStore.js');
-const { makeRecord } = require('../dist/store/contract.js');
 const { REPORT_NAMES, reportPredicate } = require('../dist/store/reports.js');
 const { bucketFor, finishActivity } = require('../dist/store/analytics.js');
 
@@ -39,9 +36,6 @@ const RUNS = Number(arg('runs', 50));
 const ENGINES = String(arg('engines', 'sqlite,es')).split(',');
 const KEEP = process.argv.includes('--keep');
 const BATCH = 5_000;
-const DAY = 86_400_000;
-const T0 = Date.parse('2026-05-01T00:00:00Z');
-const SPAN = 30 * DAY;
 const REPORTS = {
   sensitive: { pathPrefixes: ['/api/admin', '/api/payments'], services: ['billing'] },
   adminPathPrefixes: ['/api/admin'],
@@ -49,86 +43,10 @@ const REPORTS = {
   serviceAccountPatterns: ['svc-*'],
 };
 
-// ---- data -----------------------------------------------------------------------------------
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
-const PEOPLE = Array.from({ length: 2000 }, (_, i) => `user${String(i).padStart(4, '0')}@example.com`);
-const WORKLOADS = Array.from({ length: 60 }, (_, i) => `spiffe://cluster.local/ns/ns${i % 12}/sa/workload-${i}`);
-const KEYS = Array.from({ length: 40 }, (_, i) => `svc-batch-${i}`);
-const UAS = ['Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0', 'curl/8.5.0', 'okhttp/4.12.0', 'Go-http-client/2.0', 'python-requests/2.32'];
-const SERVICES = ['orders', 'catalog', 'payments', 'admin', 'billing', 'users', 'search'];
-
-function spec(i, r) {
-  const ts = new Date(T0 + Math.floor((i / N) * SPAN) + Math.floor(r() * 1000)).toISOString();
-  const id = `b${i.toString(36).padStart(7, '0')}`;
-  const roll = r();
-  if (roll < 0.08) {
-    const action = pick(r, ['allow', 'allow', 'allow', 'deny', 'drop', 'reset-both']);
-    return {
-      id, ts, recordType: 'session', sources: ['panos'], sourceIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, verdict: 'no_token',
-      outcome: action === 'allow' ? 'success' : 'failure', firewallAction: action, ruleName: pick(r, ['allow-web', 'allow-internal', 'block-untrusted', 'default-deny']),
-    };
-  }
-  const kind = r();
-  let userId, identityMethod, verdict, roles, verified;
-  if (kind < 0.05) verdict = 'no_token';
-  else if (kind < 0.15) [userId, identityMethod, verdict, verified] = [pick(r, WORKLOADS), 'spiffe', 'trusted_upstream', true];
-  else if (kind < 0.2) [userId, identityMethod, verdict] = [pick(r, KEYS), 'tyk_key', 'unverifiable'];
-  else {
-    // Zipf-ish: a few people make most requests.
-    userId = PEOPLE[Math.floor(PEOPLE.length * r() ** 2)];
-    identityMethod = 'jwt';
-    verdict = r() < 0.97 ? 'verified' : pick(r, ['expired', 'invalid_signature', 'wrong_audience']);
-    if (userId.endsWith('7@example.com')) roles = ['admins'];
-  }
-  const service = pick(r, SERVICES);
-  const n = Math.floor(r() * 5000);
-  const path =
-    service === 'admin' ? `/api/admin/users/${n % 300}` : service === 'payments' || service === 'billing' ? `/api/payments/${n}` : service === 'catalog' ? `/api/catalog/items/${n}` : `/api/${service}/${n}`;
-  const method = r() < 0.75 ? 'GET' : pick(r, ['POST', 'PUT', 'PATCH', 'DELETE']);
-  const s = r();
-  const status = s < 0.85 ? (method === 'POST' ? 201 : 200) : s < 0.9 ? 304 : s < 0.93 ? 401 : s < 0.95 ? 403 : s < 0.98 ? 404 : 503;
-  const sources = pick(r, [['envoy'], ['envoy', 'otlp'], ['envoy', 'otlp', 'tyk'], ['tyk', 'envoy'], ['envoy', 'otlp', 'panos']]);
-  return {
-    id, ts, userId, identityMethod, verdict, verified, roles, service, path, method, status, sources,
-    outcome: status < 400 ? 'success' : 'failure', sourceIp: `10.${(n >> 8) & 255}.${n & 255}.${Math.floor(r() * 250) + 1}`,
-    traceId: (i + 1).toString(16).padStart(32, '0'), userAgent: pick(r, UAS), mismatch: r() < 0.01,
-    ...(sources.includes('panos') ? { firewallAction: 'allow', ruleName: 'allow-web' } : {}),
-  };
-}
-
-async function load(store) {
-  const r = prng(42);
-  const t0 = performance.now();
-  for (let i = 0; i < N; i += BATCH) {
-    const records = [];
-    for (let j = i; j < Math.min(N, i + BATCH); j++) {
-      const s = spec(j, r);
-      for (const k of Object.keys(s)) if (s[k] === undefined) delete s[k];
-      records.push(makeRecord(s));
-    }
-    await store.write({ records, events: [], keys: [], deletedRecords: [], deadLetters: [] });
-    if ((i / BATCH) % 20 === 0) process.stderr.write(`  ${store.kind}: ${i + records.length} records, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
-  }
-  await store.refresh();
-  return (performance.now() - t0) / 1000;
-}
-
 // ---- queries --------------------------------------------------------------------------------
 
 const iso = (ms) => new Date(ms).toISOString();
-const HOUR = 3_600_000;
+const load = (store) => loadRecords(store, { n: N, batch: BATCH });
 /** Query i: the i-th rotation of its parameters. */
 const QUERIES = {
   'records by user (limit 100)': (s, i) => s.searchRecords({ userId: PEOPLE[(i * 37) % 200], limit: 100 }),

@@ -72,48 +72,75 @@ function baseWhere(args: SqlArgs, from: string | undefined, to: string | undefin
   return where;
 }
 
+/**
+ * One identity's activity in one pass: its rows are read once through records_user (user_id, ts)
+ * and counted here. Five GROUP BY statements (totals, verdicts, resources, IPs, timeline) read every
+ * row five times: at 1M records (bench/dashboard.mjs data), the heaviest identity's 30 days (16,500
+ * rows) took 370-800 ms that way and 145-260 ms in one pass (same answers; warm cache, a busy 2-core
+ * machine). The order of the groups does not matter: finishActivity sorts them.
+ */
 export function identityActivitySql(db: Database.Database, q: IdentityActivityQuery): IdentityActivityAggregates {
   const args = new SqlArgs();
   const where = [`user_id = ${args.add(q.userId)}`, ...baseWhere(args, q.from, q.to)].join(' AND ');
-  const v = args.values;
-  const perSource = SOURCE_TYPES.map((s) => `count(CASE WHEN instr(',' || sources || ',', ',${s},') > 0 THEN 1 END) AS "src_${s}"`).join(', ');
-  const totals = db
-    .prepare(
-      `SELECT count(*) AS n, min(ts) AS lo, max(ts) AS hi, count(CASE WHEN outcome = 'success' THEN 1 END) AS ok,
-        count(CASE WHEN outcome = 'failure' THEN 1 END) AS ko, ${perSource} FROM records WHERE ${where}`,
-    )
-    .get(v) as Record<string, number | null>;
-  const n = Number(totals.n ?? 0);
-  const verdicts: Record<string, number> = {};
-  for (const r of db.prepare(`SELECT verdict, count(*) AS n FROM records WHERE ${where} AND verdict IS NOT NULL GROUP BY verdict`).all(v) as { verdict: string; n: number }[]) {
-    verdicts[r.verdict] = r.n;
-  }
-  const resources = (
-    db.prepare(`SELECT path, service, count(*) AS n FROM records WHERE ${where} AND (path IS NOT NULL OR service IS NOT NULL) GROUP BY path, service`).all(v) as {
-      path: string | null;
-      service: string | null;
-      n: number;
-    }[]
-  ).map((r) => ({ path: r.path, service: r.service, count: r.n }));
-  const sourceIps = (db.prepare(`SELECT source_ip AS ip, count(*) AS n FROM records WHERE ${where} AND source_ip IS NOT NULL GROUP BY source_ip`).all(v) as { ip: string; n: number }[]).map(
-    (r) => ({ ip: r.ip, count: r.n }),
-  );
   const w = BUCKET_MS[q.bucket];
-  const timeline = (
-    db
-      .prepare(`SELECT (ts / ${w}) * ${w} AS b, count(*) AS n, count(CASE WHEN outcome = 'failure' THEN 1 END) AS f FROM records WHERE ${where} GROUP BY b`)
-      .all(v) as { b: number; n: number; f: number }[]
-  ).map((r) => ({ startMs: r.b, count: r.n, failures: r.f }));
+  let n = 0;
+  let lo: number | null = null;
+  let hi: number | null = null;
+  const outcomes = { success: 0, failure: 0, unknown: 0 };
+  const perSource = new Map<string, number>(SOURCE_TYPES.map((s) => [s, 0]));
+  const verdicts: Record<string, number> = {};
+  const resources = new Map<string | null, Map<string | null, { path: string | null; service: string | null; count: number }>>();
+  const sourceIps = new Map<string, number>();
+  const timeline = new Map<number, { startMs: number; count: number; failures: number }>();
+  const rows = db.prepare(`SELECT ts, outcome, verdict, path, service, source_ip, sources FROM records WHERE ${where}`).raw().all(args.values) as [
+    number,
+    string | null,
+    string | null,
+    string | null,
+    string | null,
+    string | null,
+    string | null,
+  ][];
+  for (const [ts, outcome, verdict, path, service, ip, sources] of rows) {
+    n++;
+    if (lo === null || ts < lo) lo = ts;
+    if (hi === null || ts > hi) hi = ts;
+    if (outcome === 'success') outcomes.success++;
+    else if (outcome === 'failure') outcomes.failure++;
+    else outcomes.unknown++;
+    if (sources !== null) {
+      const parts = sources.split(',');
+      parts.forEach((src, i) => {
+        const c = perSource.get(src);
+        if (c !== undefined && parts.indexOf(src) === i) perSource.set(src, c + 1);
+      });
+    }
+    if (verdict !== null) verdicts[verdict] = (verdicts[verdict] ?? 0) + 1;
+    if (path !== null || service !== null) {
+      let byService = resources.get(path);
+      if (!byService) resources.set(path, (byService = new Map()));
+      const r = byService.get(service);
+      if (r) r.count++;
+      else byService.set(service, { path, service, count: 1 });
+    }
+    if (ip !== null) sourceIps.set(ip, (sourceIps.get(ip) ?? 0) + 1);
+    const b = Math.floor(ts / w) * w;
+    const bucket = timeline.get(b);
+    if (bucket) {
+      bucket.count++;
+      if (outcome === 'failure') bucket.failures++;
+    } else timeline.set(b, { startMs: b, count: 1, failures: outcome === 'failure' ? 1 : 0 });
+  }
   return {
     records: n,
-    firstSeenMs: totals.lo ?? null,
-    lastSeenMs: totals.hi ?? null,
-    resources,
-    sources: SOURCE_TYPES.map((s) => ({ source: s, count: Number(totals[`src_${s}`] ?? 0) })).filter((s) => s.count > 0),
-    outcomes: { success: Number(totals.ok ?? 0), failure: Number(totals.ko ?? 0), unknown: n - Number(totals.ok ?? 0) - Number(totals.ko ?? 0) },
+    firstSeenMs: lo,
+    lastSeenMs: hi,
+    resources: [...resources.values()].flatMap((m) => [...m.values()]),
+    sources: [...perSource].map(([source, count]) => ({ source, count })).filter((s) => s.count > 0),
+    outcomes,
     verdicts,
-    sourceIps,
-    timeline,
+    sourceIps: [...sourceIps].map(([ip, count]) => ({ ip, count })),
+    timeline: [...timeline.values()],
   };
 }
 
