@@ -204,12 +204,19 @@ export class SqliteStore implements AuditStore {
     // Chunked IN lists: one statement per 500 keys instead of one per key.
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
-      const stmt = chunk.length === 500 ? (this.keys500 ??= this.db.prepare(`SELECT key, record_id FROM keys WHERE key IN (${new Array(500).fill('?').join(',')})`)) : this.db.prepare(`SELECT key, record_id FROM keys WHERE key IN (${chunk.map(() => '?').join(',')})`);
+      const stmt = this.inList('keys', chunk.length, (n) => `SELECT key, record_id FROM keys WHERE key IN (${n})`);
       for (const row of stmt.all(...chunk) as { key: string; record_id: string }[]) out.set(row.key, row.record_id);
     }
     return out;
   }
-  private keys500: Database.Statement | undefined;
+  /** Prepared statements with an IN list of n parameters, by name and n (1..500). */
+  private readonly inLists = new Map<string, Database.Statement>();
+  private inList(name: string, n: number, sql: (params: string) => string): Database.Statement {
+    const k = `${name}:${n}`;
+    let stmt = this.inLists.get(k);
+    if (!stmt) this.inLists.set(k, (stmt = this.db.prepare(sql(new Array(n).fill('?').join(',')))));
+    return stmt;
+  }
 
   async getRecords(ids: string[]): Promise<Map<string, AuditRecord>> {
     const out = new Map<string, AuditRecord>();
@@ -335,11 +342,12 @@ export class SqliteStore implements AuditStore {
     // planner on the address indexes: on (record_type, ts) it would scan every record of the window.
     for (let i = 0; i < q.ips.length && out.length < q.limit; i += 500) {
       const chunk = q.ips.slice(i, i + 500);
-      const rows = this.db
-        .prepare(
-          `SELECT doc FROM records WHERE id IN (SELECT id FROM records WHERE source_ip IN (${chunk.map(() => '?').join(',')}) AND +record_type = ? AND ts >= ? AND ts < ?
-             UNION SELECT id FROM records WHERE source_nat_ip IN (${chunk.map(() => '?').join(',')}) AND +record_type = ? AND ts >= ? AND ts < ?) LIMIT ?`,
-        )
+      const rows = this.inList(
+        'byIps',
+        chunk.length,
+        (params) => `SELECT doc FROM records WHERE id IN (SELECT id FROM records WHERE source_ip IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?
+             UNION SELECT id FROM records WHERE source_nat_ip IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?) LIMIT ?`,
+      )
         .all(...chunk, q.recordType, from, to, ...chunk, q.recordType, from, to, q.limit - out.length) as { doc: string }[];
       for (const r of rows) out.push(JSON.parse(r.doc) as AuditRecord);
     }
