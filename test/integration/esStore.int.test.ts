@@ -273,6 +273,13 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
       expect(after.filter((d) => d._index === `${store.prefix}-keys`).map((d) => d._id)).toEqual(['t:unknown']);
       expect(after.map((d) => d._index).sort()).toEqual([store.dayIndex('events', Date.parse(rec['@timestamp'])), store.dayIndex('records', Date.parse(rec['@timestamp'])), `${store.prefix}-keys`].sort());
 
+      // An amendment rewrites the record where it is, without rewriting its locator.
+      proxy.bulkBodies.length = 0;
+      await store.write(batchOf({ records: [{ ...rec, auditmesh: { ...rec.auditmesh, version: 2 } }] }));
+      const actions = proxy.bulkBodies.flatMap((b) => b.split('\n').filter((l) => /^\{"(index|create|delete)"/.test(l)).map((l) => Object.values(JSON.parse(l) as Record<string, { _index: string }>)[0]!._index));
+      expect(actions.filter((i) => !i.includes('ledger') && !i.includes('record-versions'))).toEqual([store.dayIndex('records', Date.parse(rec['@timestamp']))]);
+      expect((await store.getRecords([id])).get(id)?.auditmesh.version).toBe(2);
+
       // A delete and a key rewrite by this store are seen by its next reads, and by a new store (another process).
       await store.write(batchOf({ deletedRecords: [id], keys: [['t:cache-1', 'rec-other']] }));
       expect((await store.getRecords([id])).size).toBe(0);

@@ -408,7 +408,10 @@ export class ElasticsearchStore implements AuditStore {
         return;
       }
       ops.push({ action: 'index', index, id: docId(id), doc, kind, ref: id });
-      ops.push({ action: 'index', index: this.locIndex, id: lid, doc: { kind, id, index, updated_at: updatedAt }, kind: 'locator', ref: id });
+      // The locator of a document that stays where it is need not be written again (amendments).
+      if (locs.get(lid) !== index && this.locCache.get(lid) !== index) {
+        ops.push({ action: 'index', index: this.locIndex, id: lid, doc: { kind, id, index, updated_at: updatedAt }, kind: 'locator', ref: id });
+      }
     };
     for (const [id, r] of records) place('record', id, r['@timestamp'], r);
     for (const [id, e] of events) place('event', id, e.timestamp, e);
