@@ -68,7 +68,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions = {}): Pro
   const correlator = new Correlator(pendingWrites, verifier, { maxMembersPerRecord: cfg.correlation.maxMembersPerRecord, joinWindowMs: cfg.correlation.joinWindowMs }, metrics);
   let streaming: Streaming | undefined;
   if (opts.streaming) {
-    streaming = { watermark: new Watermark(cfg.correlation.latenessMs), open: new OpenRecords(cfg.correlation.maxOpenRecords) };
+    streaming = { watermark: new Watermark(cfg.correlation.latenessMs, undefined, undefined, cfg.correlation.maxAheadMs), open: new OpenRecords(cfg.correlation.maxOpenRecords) };
     const open = streaming.open;
     otelMetrics
       .getMeter('auditmesh')

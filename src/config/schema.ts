@@ -85,6 +85,13 @@ export const configSchema = z
       .object({
         /** How long after a request an event may arrive and still amend its record (event time). */
         latenessMs: z.number().int().min(0).default(300_000),
+        /**
+         * How far ahead of auditmesh's clock an event may be dated (streaming). A later one is
+         * dead-lettered (code `too_early`) instead of moving the event-time watermark: keep it at or
+         * below latenessMs, so a device with a fast clock or a wrong time zone can never make other
+         * sources' on-time events "too late". Default 5 minutes (= latenessMs).
+         */
+        maxAheadMs: z.number().int().min(0).default(300_000),
         /** Time window for address/time joins of firewall and trace-less gateway events. */
         joinWindowMs: z.number().int().min(0).default(5_000),
         /** Cap on records kept in memory by the correlator (LRU); the store holds the rest. */

@@ -1,6 +1,15 @@
 import { OpenRecords, Watermark, streamOf } from './watermark';
 
 describe('correlate/watermark', () => {
+  it('calls an event too early when it is dated more than maxAheadMs ahead of the clock (none by default)', () => {
+    const now = 1_000_000;
+    expect(new Watermark(10_000, 60_000, () => now).isTooEarly(Date.UTC(2399, 0, 1))).toBe(false);
+    const wm = new Watermark(10_000, 60_000, () => now, 5_000);
+    expect(wm.isTooEarly(now + 5_000)).toBe(false);
+    expect(wm.isTooEarly(now + 5_001)).toBe(true);
+    expect(wm.isTooEarly(Number.NaN)).toBe(false);
+  });
+
   it('is the slowest active source minus the lateness, so a lagging topic holds it back', () => {
     let now = 0;
     const wm = new Watermark(10_000, 60_000, () => now);

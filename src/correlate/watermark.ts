@@ -5,6 +5,11 @@
  * instead of making its own events "late"; a stream that has sent nothing for `idleMs` of wall-clock
  * time stops holding it back.
  *
+ * An event dated more than `maxAheadMs` ahead of the wall clock (a device clock or time zone that is
+ * wrong, a forged record) must not be observed: one record dated in the year 2399 on every partition
+ * would otherwise move the watermark centuries ahead and every on-time event after it would be "too
+ * late". The runner dead-letters such events (`isTooEarly`) instead.
+ *
  * Used only for streaming (`auditmesh serve`): file backfills (`auditmesh ingest`) replay history in
  * any order and rely on the store-backed correlation state alone.
  */
@@ -17,7 +22,14 @@ export class Watermark {
     /** Wall-clock time after which a silent source no longer holds the watermark back. */
     readonly idleMs: number = 60_000,
     private readonly now: () => number = Date.now,
+    /** How far ahead of the wall clock an event may be dated (ms); Infinity = no limit. */
+    readonly maxAheadMs: number = Infinity,
   ) {}
+
+  /** True when the event claims a time more than `maxAheadMs` ahead of the wall clock (never observed). */
+  isTooEarly(eventMs: number): boolean {
+    return Number.isFinite(eventMs) && eventMs > this.now() + this.maxAheadMs;
+  }
 
   /**
    * Register a stream that is going to deliver events (a Kafka partition this service consumes).
