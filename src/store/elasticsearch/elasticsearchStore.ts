@@ -424,11 +424,20 @@ export class ElasticsearchStore implements AuditStore {
       invoked.push(ext);
       for (const x of await ext(batch)) ops.push({ action: x.action, index: x.index, id: x.id, doc: x.doc, kind: 'extension', ref: x.id });
     }
-    for (const op of ops) if (op.kind === 'record') this.unrefreshed.add(op.index);
+    const recordIndices = new Set(ops.filter((op) => op.kind === 'record').map((op) => op.index));
+    for (const i of recordIndices) this.unrefreshed.add(i);
     // Deleted documents leave the cache before the bulk (whatever its outcome, the cache never
     // names an index a document may have left); written ones enter it after their item succeeded.
     for (const id of deleted) this.locCache.delete(locId('r', id));
-    const failed = (await this.bulk(ops, 'write batch')).filter((f) => !(f.op.kind === 'extension' && f.op.action === 'create' && f.status === 409));
+    let bulkResult: { op: Op; status: number; error: unknown }[];
+    try {
+      bulkResult = await this.bulk(ops, 'write batch');
+    } finally {
+      // A refresh that ran while the bulk was in flight (a search of the next batch's correlation)
+      // may have missed its documents: they stay "written since the last refresh".
+      for (const i of recordIndices) this.unrefreshed.add(i);
+    }
+    const failed = bulkResult.filter((f) => !(f.op.kind === 'extension' && f.op.action === 'create' && f.status === 409));
     const refused = new Set(failed.map((f) => f.op));
     for (const op of ops) {
       if (op.action !== 'index' || refused.has(op) || !op.doc) continue;
