@@ -173,6 +173,21 @@ describe('correlate/correlator', () => {
       });
     const byType = async (t: string) => (await all()).filter((r) => r.auditmesh.record_type === t);
 
+    it('links a session arriving with the span that merges two stored records to the merged record, and the merged-away one stays deleted', async () => {
+      const req = (id: string, source: SourceType, ms: number, keys: Partial<ParsedEvent['join']>) =>
+        ev(id, source, { timestamp: at(ms), join: { clientIp: '203.0.113.10', method: 'GET', path: '/api/orders', startMs: ms, ...keys }, ecs: { url: { path: '/api/orders' }, http: { request: { method: 'GET' } }, source: { ip: '203.0.113.10' } } });
+      // Two records so far: the app's span (trace only) and the mesh's text line (x-request-id only).
+      await apply([req('s1', 'otlp', T + 5, { traceId: TRACE })]);
+      await apply([req('e1', 'envoy', T + 6, { requestId: 'req-7' })]);
+      expect(await byType('request')).toHaveLength(2);
+      // One batch: Envoy's span (both keys: the records merge) and the firewall session of the client.
+      const b = await apply([req('s2', 'otlp', T + 4, { traceId: TRACE, requestId: 'req-7' }), fw('f1', T - 1_000, T + 2_000)]);
+      for (const id of b.deletedRecords) expect(b.records.map((r) => r.auditmesh.record_id)).not.toContain(id);
+      const reqs = await byType('request');
+      expect(reqs.map((r) => r.auditmesh.members.map((m) => `${m.event_id}:${m.joined_by}`).sort())).toEqual([['e1:http.request.id', 'f1:address+time', 's1:trace.id', 's2:trace.id']]);
+      expect(await byType('session')).toHaveLength(1);
+    });
+
     it('joins a gateway record without trace headers to the mesh request by client address, method, path and time', async () => {
       await apply([mesh('e1', T + 5)]);
       await apply([tyk('g1', T)]);
