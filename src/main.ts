@@ -15,7 +15,7 @@ import { alertRoutes, alertsOpenApiPaths } from './api/routes/alerts';
 import { uiRoutes } from './api/routes/ui';
 import { queryApiRoutes } from './api/routes/queryApi';
 import { ApiAuditTrail } from './api/apiAudit';
-import { ledgerRoutes } from './api/routes/ledger';
+import { ledgerOpenApiPaths, ledgerRoutes } from './api/routes/ledger';
 
 export interface Service {
   port: number;
@@ -75,7 +75,7 @@ export async function startService(cfg: Config): Promise<Service> {
     rateLimitPerMinute: cfg.api.rateLimitPerMinute,
     ingest,
     metricsHandler: telemetry.metricsHandler,
-    routes: [uiRoutes(), ...queryApiRoutes({ reports: cfg.reports, ...(detection ? { openApiExtraPaths: alertsOpenApiPaths() } : {}) }), ...(detection ? [alertRoutes(detection.store)] : []), ledgerRoutes()],
+    routes: [uiRoutes(), ...queryApiRoutes({ reports: cfg.reports, openApiExtraPaths: { ...ledgerOpenApiPaths(), ...(detection ? alertsOpenApiPaths() : {}) } }), ...(detection ? [alertRoutes(detection.store)] : []), ledgerRoutes()],
     middleware: [apiAudit.middleware()],
     ...(kafka ? { readiness: async () => ({ kafka: kafka.connected() }) } : {}),
   });

@@ -1,7 +1,61 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { canonicalHash, canonicalize } from './canonical';
+import { canonicalForm, canonicalHash, canonicalize } from './canonical';
 import { entryHash } from './entry';
+
+/**
+ * The reference: canonical.ts's rules written for clarity, not speed (no caches, explicit UTF-16
+ * code-unit comparison, arrays of parts joined). The fast serializer must agree with it byte for byte.
+ */
+function reference(v: unknown, depth = 0): string {
+  if (depth > 1000) throw new RangeError('too deep');
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new TypeError('not a JSON number');
+    return String(v); // ECMAScript Number::toString (RFC 8785 §3.2.2.3); String(-0) is "0"
+  }
+  if (typeof v === 'string') return JSON.stringify(v); // ES2019 well-formed JSON.stringify escapes
+  if (typeof v !== 'object') throw new TypeError(`${typeof v} is not a JSON value`);
+  const skipped = (x: unknown) => x === undefined || typeof x === 'function' || typeof x === 'symbol';
+  if (Array.isArray(v)) return `[${v.map((x: unknown) => (skipped(x) ? 'null' : reference(x, depth + 1))).join(',')}]`;
+  const withJson = v as { toJSON?: () => unknown };
+  if (typeof withJson.toJSON === 'function') return reference(withJson.toJSON(), depth + 1);
+  const o = v as Record<string, unknown>;
+  const byCodeUnits = (a: string, b: string) => {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return a.charCodeAt(i) - b.charCodeAt(i);
+    return a.length - b.length;
+  };
+  const members = Object.keys(o).filter((k) => !skipped(o[k])).sort(byCodeUnits);
+  return `{${members.map((k) => `${JSON.stringify(k)}:${reference(o[k], depth + 1)}`).join(',')}}`;
+}
+
+/** Strings of any UTF-16 code units (lone surrogates, controls) and short ASCII keys that repeat across objects. */
+const anyString = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 12 });
+const key = fc.oneof(fc.constantFrom('a', 'b', 'B', '_', '1', '10', '9', '-1', '01', '@timestamp', 'auditmesh', '€', '\ud83d\ude00', '__proto__', ''), anyString);
+/** What JSON.stringify leaves out of objects and writes as null in arrays. */
+const notJson = fc.constantFrom(undefined, () => 0, Symbol('s'));
+/** JSON-ish values plus what JSON.stringify treats specially: -0, undefined/function/symbol members and elements, toJSON. */
+const { value: anyValue } = fc.letrec<{ value: unknown; obj: Record<string, unknown> }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constantFrom(null, true, false, 0, -0, 1, -1, 1e21, 1e-7, 5e-324, 0.1, Number.MAX_SAFE_INTEGER),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.integer(),
+    anyString,
+    fc.array(fc.oneof(tie('value'), notJson), { maxLength: 5 }),
+    tie('obj'),
+    fc.date({ noInvalidDate: true }),
+  ),
+  obj: fc
+    .array(fc.tuple(key, fc.oneof(tie('value'), notJson)), { maxLength: 8 })
+    .map((kvs) => {
+      const o: Record<string, unknown> = {};
+      // defineProperty: an own "__proto__" member, as JSON.parse makes it.
+      for (const [k, v] of kvs) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+      return o;
+    }),
+}));
 
 describe('ledger/canonical > RFC 8785-style canonical JSON', () => {
   it('matches the RFC 8785 §3.2.2 example (numbers, escapes, literals, sorted keys)', () => {
@@ -66,6 +120,83 @@ describe('ledger/canonical > RFC 8785-style canonical JSON', () => {
         const reversed = Object.fromEntries(Object.entries(o).reverse());
         expect(canonicalize(reversed)).toBe(canonicalize(o));
       }),
+    );
+  });
+
+  it('equals the simple reference implementation on random values (property)', () => {
+    fc.assert(fc.property(anyValue, (v) => expect(canonicalize(v)).toBe(reference(v))), { numRuns: 2000 });
+    fc.assert(fc.property(fc.jsonValue(), (v) => expect(canonicalize(v)).toBe(reference(v))), { numRuns: 1000 });
+  });
+
+  it('equals the reference for objects of one key set in every insertion order (the member-order cache) (property)', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { minLength: 2, maxLength: 4 }), (keys, seeds) => {
+        for (const seed of seeds) {
+          const order = keys.map((k, i) => [k, (i * 7919 + seed) % 1009] as const).sort((a, b) => a[1] - b[1]);
+          const o: Record<string, unknown> = {};
+          for (const [k, n] of order) Object.defineProperty(o, k, { value: n % 3 === 0 ? undefined : n, enumerable: true, writable: true, configurable: true });
+          expect(canonicalize(o)).toBe(reference(o));
+          expect(canonicalize([o, o])).toBe(reference([o, o]));
+        }
+      }),
+    );
+  });
+
+  it('equals the reference for objects with many keys and after the member-order cache has been dropped', () => {
+    const wide = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${(i * 37) % 200}`, i % 2 ? `v${i}` : i]));
+    expect(canonicalize(wide)).toBe(reference(wide));
+    const record = { z: 1, a: [{ y: 'x', b: null }], m: { '10': 1, '9': 2, x: undefined } };
+    const before = canonicalize(record);
+    for (let i = 0; i < 25_000; i++) {
+      const o = { [`key${i}`]: i, a: true };
+      if (i % 5000 === 0) expect(canonicalize(o)).toBe(reference(o));
+      else canonicalize(o);
+    }
+    expect(canonicalize(record)).toBe(before);
+    expect(before).toBe(reference(record));
+  });
+
+  it('equals the reference for class instances, null-prototype objects, own toJSON functions and a toJSON that canonicalizes', () => {
+    class Point {
+      constructor(
+        readonly y: number,
+        readonly x: number,
+      ) {}
+    }
+    const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { b: 1, a: [new Point(2, 1)] });
+    const values: unknown[] = [
+      new Point(1, 2),
+      nullProto,
+      { b: 1, toJSON: () => ({ z: 1, a: 2 }) },
+      { b: 1, toJSON: 'not a function' },
+      { when: new Date(0), buf: Buffer.from('hi'), m: new Map([[1, 2]]) },
+      { outer: { toJSON: () => canonicalize({ b: 2, a: 1 }) } }, // re-entered from toJSON
+    ];
+    for (const v of values) expect(canonicalize(v)).toBe(reference(v));
+    expect(canonicalize(values[5])).toBe('{"outer":"{\\"a\\":1,\\"b\\":2}"}');
+  });
+
+  it('sees only own members when Object.prototype has an enumerable property, and recovers after a value that throws', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = 1;
+    try {
+      expect(canonicalize({ b: 1, a: { c: 2 } })).toBe('{"a":{"c":2},"b":1}');
+    } finally {
+      delete proto.polluted;
+    }
+    expect(() => canonicalize({ a: { b: [1, { c: NaN }] }, z: 'x' })).toThrow(TypeError);
+    expect(canonicalize({ z: 'x', a: { b: [1, { c: 3 }] } })).toBe('{"a":{"b":[1,{"c":3}]},"z":"x"}');
+  });
+
+  it('hashes the canonical UTF-8 bytes with SHA-256, with or without making the string', () => {
+    fc.assert(
+      fc.property(anyValue, (v) => {
+        const json = canonicalize(v);
+        const hash = createHash('sha256').update(json, 'utf8').digest('hex');
+        expect(canonicalHash(v)).toBe(hash);
+        expect(canonicalForm(v)).toEqual({ json, hash });
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -44,6 +44,9 @@ export class Chain {
   readonly entries: LedgerEntry[] = [];
   readonly checkpoints: NewCheckpoint[] = [];
   state: ChainState;
+  /** toISOString() of the last entry time (a batch's entries mostly share one millisecond). */
+  private isoMs = Number.NaN;
+  private iso = '';
 
   constructor(
     start: ChainState,
@@ -61,7 +64,11 @@ export class Chain {
     // the constructor), so it is updated in place.
     const s = this.state;
     const timeMs = Math.max(this.now(), s.timeMs);
-    const entry: LedgerEntry = { seq: s.seq + 1, record_id: recordId, version, content_hash: contentHash, prev_hash: s.hash, entry_hash: '', time: new Date(timeMs).toISOString() };
+    if (timeMs !== this.isoMs) {
+      this.iso = new Date(timeMs).toISOString();
+      this.isoMs = timeMs;
+    }
+    const entry: LedgerEntry = { seq: s.seq + 1, record_id: recordId, version, content_hash: contentHash, prev_hash: s.hash, entry_hash: '', time: this.iso };
     entry.entry_hash = entryHash(entry);
     s.seq = entry.seq;
     s.hash = entry.entry_hash;

@@ -5,7 +5,7 @@ import { docId, type ExtensionOp } from '../store/elasticsearch/elasticsearchSto
 import { classifyRequestError } from '../store/elasticsearch/retry';
 import type { LedgerBackend } from './backend';
 import { Chain, type ChainPolicy, type ChainState, EMPTY_CHAIN, type NewCheckpoint } from './chain';
-import { canonicalize, sha256Hex } from './canonical';
+import { canonicalHash } from './canonical';
 import { type LedgerEntry, padSeq, type RecordVersion, type StoredCheckpoint, tombstone, versionKey } from './entry';
 import type { LedgerSigner } from './signing';
 
@@ -116,7 +116,7 @@ export class ElasticsearchLedger implements LedgerBackend {
     const deleted = [...new Set(batch.deletedRecords)].filter((id) => !records.has(id));
     const items: { recordId: string; version: number; hash: string; content: unknown; key: string }[] = [];
     for (const r of records.values()) {
-      const hash = sha256Hex(canonicalize(r));
+      const hash = canonicalHash(r); // hashed as canonical UTF-8 bytes, no JSON string made
       items.push({ recordId: r.auditmesh.record_id, version: r.auditmesh.version, hash, content: r, key: versionKey(r.auditmesh.record_id, r.auditmesh.version, hash) });
     }
     if (deleted.length) {
@@ -124,7 +124,7 @@ export class ElasticsearchLedger implements LedgerBackend {
       // gone (a replayed batch) needs none: its tombstone went out with the first attempt.
       for (const [id, cur] of await this.store.getRecords(deleted)) {
         const t = tombstone(id, cur.auditmesh.version + 1);
-        const hash = sha256Hex(canonicalize(t));
+        const hash = canonicalHash(t);
         items.push({ recordId: id, version: t.auditmesh.version, hash, content: t, key: versionKey(id, t.auditmesh.version, hash) });
       }
     }

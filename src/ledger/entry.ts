@@ -1,4 +1,4 @@
-import { canonicalHash, sha256Hex } from './canonical';
+import { canonicalHash, jsonString, sha256Hex } from './canonical';
 
 /**
  * The ledger's vocabulary: entries (one per written record version), record versions (the content
@@ -32,9 +32,8 @@ export function entryHash(e: EntryFields): string {
   // canonicalize() of exactly these six members, written out (keys in canonical order); the unit test
   // checks it against canonicalHash.
   if (typeof e.record_id === 'string' && typeof e.content_hash === 'string' && typeof e.prev_hash === 'string' && typeof e.time === 'string' && Number.isFinite(e.seq) && Number.isFinite(e.version)) {
-    return sha256Hex(
-      `{"content_hash":${JSON.stringify(e.content_hash)},"prev_hash":${JSON.stringify(e.prev_hash)},"record_id":${JSON.stringify(e.record_id)},"seq":${JSON.stringify(e.seq)},"time":${JSON.stringify(e.time)},"version":${JSON.stringify(e.version)}}`,
-    );
+    // Finite numbers print as JSON.stringify prints them.
+    return sha256Hex(`{"content_hash":${jsonString(e.content_hash)},"prev_hash":${jsonString(e.prev_hash)},"record_id":${jsonString(e.record_id)},"seq":${e.seq},"time":${jsonString(e.time)},"version":${e.version}}`);
   }
   return canonicalHash({ seq: e.seq, record_id: e.record_id, version: e.version, content_hash: e.content_hash, prev_hash: e.prev_hash, time: e.time });
 }

@@ -161,6 +161,7 @@ export async function attachLedger(cfg: Config, store: AuditStore, opts: AttachO
     await b.init();
     s.addTransactionHook(b.hook, { before: true }); // before the rows: it keeps the version they replace
     s.setRecordSerializer(b.serializeRecord); // the canonical JSON the hook made: serialized once
+    s.addTransactionHook(b.release); // after the rows: the batch's documents are not needed any more
     backend = b;
   } else {
     const s = store as ElasticsearchStore;

@@ -67,6 +67,16 @@ describe('ledger/offline > auditmesh verify', () => {
     expect(out).toMatch(/checkpoints: 3 \(seq 3\.\.7\)/);
   });
 
+  it('verifies an export written by an earlier auditmesh (testdata: before the canonical serializer was rewritten for speed)', async () => {
+    const fixture = path.join(__dirname, 'testdata', 'export-before-fast-canonical.ndjson');
+    const jwks = path.join(__dirname, 'testdata', 'export-before-fast-canonical.keys.json');
+    expect(await verifyOffline(fixture, { jwks })).toMatchObject({ ok: true, failures: [] });
+    // One byte of a record changed (a non-ASCII one): the same file no longer verifies.
+    const edited = path.join(dir, 'fixture-edited.ndjson');
+    fs.writeFileSync(edited, fs.readFileSync(fixture, 'utf8').replace('ünïcödé', 'ünïcödè'));
+    expect((await verifyOffline(edited, { jwks })).ok).toBe(false);
+  });
+
   it('verifies with the keys embedded in the export, and says that this does not prove who signed', async () => {
     const res = await verifyOffline(file);
     expect(res.ok).toBe(true);

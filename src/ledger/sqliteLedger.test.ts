@@ -10,7 +10,9 @@ import { attachLedger, ledgerEvidenceFor, ledgerOf } from './ledger';
 import { type Harness, ledgerTamperSuite, TRAIL, trailRecord, writeTrail } from './testing';
 import type { LedgerEntry } from './entry';
 import { readExportedCheckpoints } from './exporter';
-import { verifyCheckpoint } from './signing';
+import { decodeCheckpoint, PUBLIC_KEYS_FILE, rotateLedgerKey, verifyCheckpoint } from './signing';
+import { evidenceLines } from './evidence';
+import { verifyOffline } from './offline';
 
 const quiet = createLogger('error');
 
@@ -207,5 +209,70 @@ describe('ledger/sqlite > write path', () => {
       { record_id: 'b', version: 1, reason: 'content_differs_from_ledger' },
       { record_id: 'zzz', reason: 'not_in_ledger' },
     ]);
+  });
+});
+
+describe('ledger/sqlite > signing key rotation', () => {
+  const kidOf = (jws: string) => (JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString('utf8')) as { kid: string }).kid;
+
+  it('signs new checkpoints with the new key and still verifies the ones the previous key signed (stored ledger, exports, offline)', async () => {
+    const h = await sqliteHarness();
+    try {
+      await h.store.write(TRAIL.b1); // entries 1-3, checkpoint 3
+      const kidA = h.ledger.keys().keys[0]!.kid!;
+      await h.ledger.close();
+      await h.store.close();
+
+      expect(await rotateLedgerKey(h.dir)).toEqual({ kid: expect.any(String), previousKid: kidA });
+      const cfg = configSchema.parse({ dataDir: h.dir, ledger: { checkpointEveryEntries: 3, checkpointEverySeconds: 0, exportDir: h.exportDir } });
+      const store = new SqliteStore(h.dir);
+      await store.init();
+      const l = (await attachLedger(cfg, store, { log: quiet }))!;
+      h.store = store;
+      h.ledger = l;
+      const kidB = l.signer.kid;
+      expect(kidB).not.toBe(kidA);
+      expect(l.keys().keys.map((k) => k.kid)).toEqual([kidB, kidA]); // current first
+      expect(l.keys().keys.every((k) => !('d' in k))).toBe(true);
+
+      await store.write(TRAIL.b2);
+      await store.write(TRAIL.b3); // entries 4-6, checkpoint 6
+      await l.checkpointNow();
+      const cps = await l.backend.checkpoints(1, Number.POSITIVE_INFINITY, 100);
+      expect(cps.map((c) => [c.seq, kidOf(c.jws)])).toEqual([[3, kidA], [6, kidB]]);
+      expect(await l.verify()).toMatchObject({ ok: true, checked: { checkpoints: 2 } });
+
+      // The export directory's keys.json and an export's embedded keys list both kids; offline verification passes.
+      const exported = JSON.parse(fs.readFileSync(path.join(h.exportDir!, 'keys.json'), 'utf8')) as { keys: { kid: string }[] };
+      expect(exported.keys.map((k) => k.kid).sort()).toEqual([kidA, kidB].sort());
+      const recs = [...(await store.getRecords(['a', 'b', 'd'])).values()];
+      const ev = await l.evidenceFor(recs);
+      expect(ev.checkpoints.map((c) => decodeCheckpoint(c.jws)!.seq)).toEqual([3, 6]);
+      const file = path.join(h.dir, 'export.ndjson');
+      fs.writeFileSync(file, recs.map((r) => `${JSON.stringify(r)}\n`).join('') + evidenceLines(ev));
+      const jwks = path.join(h.dir, 'jwks.json');
+      fs.writeFileSync(jwks, JSON.stringify(l.keys()));
+      expect(await verifyOffline(file, { jwks })).toMatchObject({ ok: true, failures: [] });
+      expect(await verifyOffline(file)).toMatchObject({ ok: true });
+      // Trusting only the new key: the record proven by the old key's checkpoint fails.
+      fs.writeFileSync(jwks, JSON.stringify({ keys: [l.keys().keys[0]] }));
+      expect((await verifyOffline(file, { jwks })).ok).toBe(false);
+
+      // Dropping the previous key from the remembered keys stops trusting its checkpoints.
+      await l.close();
+      await store.close();
+      const known = path.join(h.dir, PUBLIC_KEYS_FILE);
+      const jw = JSON.parse(fs.readFileSync(known, 'utf8')) as { keys: { kid: string }[] };
+      fs.writeFileSync(known, JSON.stringify({ keys: jw.keys.filter((k) => k.kid !== kidA) }));
+      const store2 = new SqliteStore(h.dir);
+      await store2.init();
+      const l2 = (await attachLedger(configSchema.parse({ dataDir: h.dir, ledger: { checkpointEveryEntries: 3, checkpointEverySeconds: 0 } }), store2, { log: quiet }))!;
+      h.store = store2;
+      h.ledger = l2;
+      expect(l2.keys().keys.map((k) => k.kid)).toEqual([kidB]);
+      expect(await l2.verify()).toMatchObject({ ok: false, first_broken: { seq: 3, reason: 'checkpoint_invalid' } });
+    } finally {
+      await dispose(h);
+    }
   });
 });

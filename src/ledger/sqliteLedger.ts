@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { WriteBatch } from '../model/record';
 import type { LedgerBackend } from './backend';
 import { Chain, type ChainPolicy, type ChainState, EMPTY_CHAIN, type NewCheckpoint } from './chain';
-import { canonicalize, sha256Hex } from './canonical';
+import { canonicalForm, canonicalize } from './canonical';
 import { contentHashOf, type LedgerEntry, type RecordVersion, type StoredCheckpoint, tombstone } from './entry';
 import type { LedgerSigner } from './signing';
 
@@ -31,6 +31,11 @@ import type { LedgerSigner } from './signing';
  * Nothing is cached between transactions, so a rolled-back batch leaves no trace, and several
  * processes may write the same file: the hook's first statement takes SQLite's write lock (waiting
  * busy_timeout for another writer) before it reads the head, so no two writers chain on one head.
+ *
+ * Per batch the hook does: one query for what is ledgered already of the batch's record ids; per
+ * record one canonical serialization that yields both the hash and the document the store then
+ * writes (`serializeRecord`); two inserts per entry (positional parameters); a move of the current
+ * document per amended record (by the version row's seq). bench/ledger.mjs measures what it costs.
  */
 export class SqliteLedger implements LedgerBackend {
   readonly kind = 'sqlite' as const;
@@ -41,15 +46,32 @@ export class SqliteLedger implements LedgerBackend {
   sealed = 0;
   /** Time spent in the hook, ms (what the ledger costs the write path; bench/ledger.mjs reports it). */
   hookMs = 0;
-  /** Canonical JSON of the records of the batch being written, for `serializeRecord`. */
-  private readonly canonical = new WeakMap<object, string>();
+  /** The records of the batch being written and their canonical JSON (same index), for `serializeRecord`. */
+  private batchRecords: readonly object[] = [];
+  private batchDocs: string[] = [];
+  /** Index of the record the store serializes next (it writes them in batch order). */
+  private cursor = 0;
 
   /**
    * The store's record serializer (SqliteStore.setRecordSerializer): the canonical JSON the hook
    * computed moments before (same transaction), so the store does not serialize the record again.
    * Stored documents are thus canonical JSON (sorted keys); any JSON reader sees the same record.
    */
-  readonly serializeRecord = (r: object): string => this.canonical.get(r) ?? canonicalize(r);
+  readonly serializeRecord = (r: object): string => {
+    const i = this.cursor;
+    if (this.batchRecords[i] === r) {
+      this.cursor = i + 1;
+      return this.batchDocs[i]!;
+    }
+    return canonicalize(r); // not the hook's next record (another order): the same JSON, computed again
+  };
+
+  /** After-hook (SqliteStore.addTransactionHook): drop the batch's documents once its rows are written. */
+  readonly release = (): void => {
+    this.batchRecords = [];
+    this.batchDocs = [];
+    this.cursor = 0;
+  };
 
   constructor(
     private readonly db: Database.Database,
@@ -78,12 +100,14 @@ export class SqliteLedger implements LedgerBackend {
       lastCp: db.prepare('SELECT seq FROM ledger_checkpoints ORDER BY seq DESC LIMIT 1'),
       firstAfter: db.prepare('SELECT time FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT 1'),
       latestOf: db.prepare('SELECT version, content_hash FROM record_versions WHERE record_id = ? ORDER BY seq DESC LIMIT 1'),
-      putEntry: db.prepare('INSERT INTO ledger_entries(seq, record_id, version, content_hash, prev_hash, entry_hash, time) VALUES (@seq, @record_id, @version, @content_hash, @prev_hash, @entry_hash, @time)'),
+      putEntry: db.prepare('INSERT INTO ledger_entries(seq, record_id, version, content_hash, prev_hash, entry_hash, time) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       // A no-op write: takes the write lock (waiting for another writer) before anything is read.
       lock: db.prepare('UPDATE ledger_checkpoints SET seq = seq WHERE 0'),
-      versionsOf: db.prepare('SELECT version, content_hash, doc IS NULL AS in_records FROM record_versions WHERE record_id = ?'),
+      versionsOf: db.prepare('SELECT seq, version, content_hash, doc IS NULL AS in_records FROM record_versions WHERE record_id = ?'),
+      // The same for many ids (a JSON array): one statement per batch, each id looked up in the index.
+      versionsOfMany: db.prepare('SELECT record_id, seq, version, content_hash, doc IS NULL AS in_records FROM record_versions WHERE record_id IN (SELECT value FROM json_each(?))'),
       // The record's current document becomes the content of its latest version (about to be replaced).
-      keepCurrent: db.prepare('UPDATE record_versions SET doc = (SELECT doc FROM records WHERE id = @id) WHERE record_id = @id AND doc IS NULL'),
+      keepCurrent: db.prepare('UPDATE record_versions SET doc = (SELECT doc FROM records WHERE id = ?) WHERE seq = ? AND doc IS NULL'),
       putVersion: db.prepare('INSERT INTO record_versions(seq, record_id, version, content_hash, doc) VALUES (?, ?, ?, ?, ?)'),
       putCp: db.prepare('INSERT INTO ledger_checkpoints(seq, first_seq, time, jws) VALUES (@seq, @first_seq, @time, @jws)'),
       hashes: db.prepare('SELECT entry_hash FROM ledger_entries WHERE seq >= ? AND seq <= ? ORDER BY seq').pluck(),
@@ -116,53 +140,78 @@ export class SqliteLedger implements LedgerBackend {
     const s = this.stmts;
     s.lock.run();
     let chain: Chain | undefined;
+    const known = this.knownVersions(batch.records);
     /** Ids whose pre-batch document was moved into its version row already. */
     const kept = new Set<string>();
     /** `doc` null = the content is the record's row in `records` (its latest write in this batch). */
     const append = (recordId: string, version: number, contentHash: string, doc: string | null) => {
-      const known = s.versionsOf.all(recordId) as { version: number; content_hash: string; in_records: number }[];
-      const same = (k: { version: number; content_hash: string }) => k.version === version && k.content_hash === contentHash;
+      let versions = known.get(recordId);
+      if (versions === undefined) known.set(recordId, (versions = s.versionsOf.all(recordId) as KnownVersion[]));
+      let same = false;
+      let replaced = false;
+      for (const k of versions) {
+        if (k.version === version && k.content_hash === contentHash) same = true;
+        else if (k.in_records) replaced = true;
+      }
       // The current row is about to be replaced by other content (an amendment, a deletion, or even an
       // older version written again): its version keeps the current document.
-      if (!kept.has(recordId) && known.some((k) => k.in_records && !same(k))) {
+      if (replaced && !kept.has(recordId)) {
         kept.add(recordId);
-        s.keepCurrent.run({ id: recordId });
+        for (const k of versions) {
+          if (!k.in_records) continue;
+          s.keepCurrent.run(recordId, k.seq);
+          k.in_records = 0;
+        }
       }
       // Ledgered already (a replay, or a record written again unchanged): nothing to append.
-      if (known.some(same)) return;
+      if (same) return;
       chain ??= this.chain();
       const e = chain.append(recordId, version, contentHash);
       s.putVersion.run(e.seq, recordId, version, contentHash, doc);
-      s.putEntry.run(e);
+      s.putEntry.run(e.seq, recordId, version, contentHash, e.prev_hash, e.entry_hash, e.time);
+      versions.push({ seq: e.seq, version, content_hash: contentHash, in_records: doc === null ? 1 : 0 });
       this.appended++;
       const cp = chain.sealIfFull();
       if (cp) this.insertCheckpoint(cp);
     };
     // The store applies the batch's writes in order: the last write of an id is its current row.
+    const records = batch.records;
+    this.batchRecords = records;
+    this.batchDocs = new Array<string>(records.length);
+    this.cursor = 0;
     const lastWrite = new Map<string, number>();
-    batch.records.forEach((r, i) => lastWrite.set(r.auditmesh.record_id, i));
-    batch.records.forEach((r, i) => {
-      const doc = canonicalize(r);
-      this.canonical.set(r, doc);
+    for (let i = 0; i < records.length; i++) lastWrite.set(records[i]!.auditmesh.record_id, i);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const { json, hash } = canonicalForm(r);
+      this.batchDocs[i] = json;
       const id = r.auditmesh.record_id;
-      append(id, r.auditmesh.version, sha256Hex(doc), lastWrite.get(id) === i ? null : doc);
-    });
+      append(id, r.auditmesh.version, hash, lastWrite.get(id) === i ? null : json);
+    }
     if (batch.deletedRecords.length) {
-      const written = new Set(batch.records.map((r) => r.auditmesh.record_id));
       for (const id of new Set(batch.deletedRecords)) {
-        if (written.has(id)) continue; // deleted and written in one batch: the record survives
+        if (lastWrite.has(id)) continue; // deleted and written in one batch: the record survives
         const latest = s.latestOf.get(id) as { version: number; content_hash: string } | undefined;
         if (!latest) continue; // never ledgered (written before the ledger existed)
         if (latest.content_hash === contentHashOf(tombstone(id, latest.version))) continue; // already a tombstone
         const t = tombstone(id, latest.version + 1);
-        const doc = canonicalize(t);
-        append(id, t.auditmesh.version, sha256Hex(doc), doc);
+        const { json, hash } = canonicalForm(t);
+        append(id, t.auditmesh.version, hash, json);
       }
     }
     if (chain) {
       const cp = (chain as Chain).sealIfDue();
       if (cp) this.insertCheckpoint(cp);
     }
+  }
+
+  /** The versions ledgered already of the records' ids, in one query (not one per record). */
+  private knownVersions(records: WriteBatch['records']): Map<string, KnownVersion[]> {
+    const known = new Map<string, KnownVersion[]>();
+    if (!records.length) return known;
+    for (const r of records) known.set(r.auditmesh.record_id, []);
+    for (const row of this.stmts.versionsOfMany.all(JSON.stringify([...known.keys()])) as (KnownVersion & { record_id: string })[]) known.get(row.record_id)!.push(row);
+    return known;
   }
 
   private chain(): Chain {
@@ -277,6 +326,14 @@ export class SqliteLedger implements LedgerBackend {
   async checkpointBefore(seq: number): Promise<StoredCheckpoint | undefined> {
     return this.stmts.cpBefore.get(seq) as StoredCheckpoint | undefined;
   }
+}
+
+/** A version of a record id ledgered already; in_records = its content is the current `records` row. */
+interface KnownVersion {
+  seq: number;
+  version: number;
+  content_hash: string;
+  in_records: number;
 }
 
 interface VersionRow {

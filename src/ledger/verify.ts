@@ -39,10 +39,18 @@ export interface VerifyRange {
   toTime?: string;
 }
 
+/** Every `Problem.reason` (documented in the OpenAPI document of GET /v1/ledger/verify). */
+export const PROBLEM_REASONS = [
+  'entry_missing', 'entry_duplicate', 'entry_altered', 'chain_broken', 'version_missing', 'version_altered',
+  'record_missing', 'record_altered', 'record_not_deleted', 'checkpoint_invalid', 'checkpoint_mismatch',
+  'checkpoint_missing', 'checkpoint_not_in_store', 'checkpoint_differs_from_export',
+] as const;
+export type ProblemReason = (typeof PROBLEM_REASONS)[number];
+
 export interface Problem {
   seq: number;
   record_id?: string;
-  reason: string;
+  reason: ProblemReason;
   detail: string;
 }
 
@@ -77,7 +85,7 @@ export interface VerifyOptions {
 
 const PAGE = 1000;
 const MAX_PROBLEMS = 1000;
-const RECORD_REASONS = new Set(['record_missing', 'record_altered', 'record_not_deleted']);
+const RECORD_REASONS = new Set<string>(['record_missing', 'record_altered', 'record_not_deleted']);
 
 class Problems {
   readonly list: Problem[] = [];
