@@ -94,7 +94,9 @@ async function ingest(p: Parsed): Promise<number> {
   const progress = new Progress({ label: `ingest ${type}`, total, unit: 'bytes', items: 'lines' });
   try {
     for await (const b of readLines(p.args, type as SourceType)) {
-      const r = await rt.runner.process(b.records, parser);
+      // A few quick attempts: a store that does not take writes (disk full) ends the command with a
+      // clear error instead of retrying forever.
+      const r = await rt.runner.process(b.records, parser, { maxWriteAttempts: 3 });
       lines += r.received;
       events += r.events;
       records += r.records;

@@ -61,7 +61,9 @@ export async function startService(cfg: Config): Promise<Service> {
       const buf = Buffer.from(part.endsWith('\r') ? part.slice(0, -1) : part, 'latin1');
       if (buf.length) raws.push({ value: buf, ref: { source: type, file: 'http', line }, receivedAtMs: Date.now() });
     }
-    const r = await runtime.runner.process(raws, parser);
+    // A few quick attempts, then the client gets a 503 and sends the request again (nothing of a
+    // batch that failed is stored; a batch sent twice is stored once).
+    const r = await runtime.runner.process(raws, parser, { maxWriteAttempts: 3 });
     const reasons: Record<string, number> = {};
     for (const d of r.deadLetters) reasons[d.code] = (reasons[d.code] ?? 0) + 1;
     return { accepted: r.received - r.deadLetters.length, deadLettered: r.deadLetters.length, reasons };

@@ -148,6 +148,14 @@ export function createApp(deps: ApiDeps): express.Express {
         const r = await ingest(type, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
         res.status(202).json(r);
       } catch (e) {
+        // The store did not take the batch for now (disk full, store unavailable): nothing of the
+        // request was stored, and sending it again is safe (writes are idempotent).
+        if (e instanceof PipelineError && e.stage === 'sink' && e.retriable) {
+          log.warn('ingestion refused: the store did not take the batch', { code: e.code, error: e.message });
+          const what = e.code === 'disk_full' ? "the store's disk is full" : `the store did not take the batch (${e.code})`;
+          res.status(503).set('Retry-After', '30').json({ error: 'unavailable', code: e.code, message: `${what}: nothing of this request was stored; send it again later` });
+          return;
+        }
         next(e);
       }
     });

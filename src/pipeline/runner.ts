@@ -62,8 +62,20 @@ export type WrittenListener = (batch: WriteBatch) => Promise<void>;
 interface Submission {
   raws: RawRecord[];
   parser: Parser;
+  /** See ProcessOptions. */
+  maxWriteAttempts: number;
   resolve: (r: BatchResult) => void;
   reject: (e: unknown) => void;
+}
+
+export interface ProcessOptions {
+  /**
+   * Store write attempts before a retriable failure (disk full, store unavailable) is given back to
+   * the caller; default Infinity (retry until the store takes it: a Kafka source pauses meanwhile).
+   * A caller that can answer instead (HTTP ingestion: 503, the CLI: exit 1) sets a few. A merged
+   * batch uses the smallest budget of its submissions (a source that retries anyway gets it back).
+   */
+  maxWriteAttempts?: number;
 }
 
 export interface RunnerOptions {
@@ -137,9 +149,9 @@ export class PipelineRunner {
    * result counts this caller's records, events and dead letters; `records` is the number of
    * record writes of the whole batch (shared with the submissions merged into it).
    */
-  process(raws: RawRecord[], parser: Parser): Promise<BatchResult> {
+  process(raws: RawRecord[], parser: Parser, opts: ProcessOptions = {}): Promise<BatchResult> {
     return new Promise<BatchResult>((resolve, reject) => {
-      this.pending.push({ raws, parser, resolve, reject });
+      this.pending.push({ raws, parser, maxWriteAttempts: opts.maxWriteAttempts ?? Infinity, resolve, reject });
       this.next();
     });
   }
@@ -288,7 +300,7 @@ export class PipelineRunner {
           span.setAttributes({ 'auditmesh.sink': this.store.kind, 'auditmesh.records': batch.records.length, 'auditmesh.events': batch.events.length });
           if (deadLetters.length && this.deadLetterSink) await this.deadLetterSink.send(deadLetters);
           const w0 = performance.now();
-          await this.writeWithRetry(batch);
+          await this.writeWithRetry(batch, Math.min(...subs.map((s) => s.maxWriteAttempts)));
           written = performance.now() - w0;
         });
         settle();
@@ -362,8 +374,11 @@ export class PipelineRunner {
     return { onTime, tooLate, tooEarly };
   }
 
-  /** Retry retriable store errors with capped exponential backoff and jitter; never drop the batch. */
-  private async writeWithRetry(batch: WriteBatch): Promise<void> {
+  /**
+   * Retry retriable store errors with capped exponential backoff and jitter, up to `maxAttempts`
+   * attempts (then the error goes to the caller, who still has the batch); never drop the batch.
+   */
+  private async writeWithRetry(batch: WriteBatch, maxAttempts: number): Promise<void> {
     let delay = 200;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -372,7 +387,7 @@ export class PipelineRunner {
       } catch (e) {
         const pe = e instanceof PipelineError ? e : undefined;
         this.metrics.errors.add(1, { component_id: `store_${this.store.kind}`, error_code: pe?.code ?? 'unknown', stage: 'sink' });
-        if (!pe?.retriable) throw e;
+        if (!pe?.retriable || attempt >= maxAttempts) throw e;
         this.log.warn('store write failed, retrying', { attempt, code: pe.code, error: pe.message, delayMs: delay });
         await new Promise((r) => setTimeout(r, delay + Math.random() * delay * 0.2));
         delay = Math.min(delay * 2, 30_000);

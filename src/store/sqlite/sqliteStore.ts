@@ -70,12 +70,36 @@ export class SqliteStore implements AuditStore {
   private readonly readonly: boolean;
 
   async init(): Promise<void> {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
     try {
-      this.db = new Database(this.file);
+      this.open();
     } catch (e) {
+      if (this.db?.open) this.db.close();
+      const code = (e as { code?: string }).code ?? '';
+      if (this.isDiskFull(code)) {
+        throw new PipelineError(`embedded store: the disk is full (${code} opening ${this.file}); free some space`, 'disk_full', true, 'sink', { cause: e });
+      }
       throw new PipelineError(`cannot open embedded store ${this.file}: ${(e as Error).message}`, 'store_open_failed', false, 'sink', { cause: e });
     }
+  }
+
+  /**
+   * An SQLite error that means "no space left": SQLITE_FULL, or an I/O error (growing the WAL index
+   * in shared memory, for one) while the data dir's filesystem has no free blocks.
+   */
+  private isDiskFull(code: string): boolean {
+    if (code.startsWith('SQLITE_FULL')) return true;
+    if (!code.startsWith('SQLITE_IOERR')) return false;
+    try {
+      return fs.statfsSync(path.dirname(this.file)).bavail === 0;
+    } catch {
+      return false; // cannot tell: reported as the I/O error it is
+    }
+  }
+
+  /** Open the file (WAL, fsync on commit), create or migrate the schema, prepare the statements. */
+  private open(): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    this.db = new Database(this.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
@@ -178,7 +202,7 @@ export class SqliteStore implements AuditStore {
 
   async close(): Promise<void> {
     if (!this.db?.open) return;
-    this.db.pragma('optimize'); // SQLite's advice: refresh statistics that drifted before closing
+    this.optimize(); // SQLite's advice: refresh statistics that drifted before closing
     this.db.close();
   }
 
@@ -187,7 +211,19 @@ export class SqliteStore implements AuditStore {
   private maybeOptimize(): void {
     if (++this.batchesSinceOptimize < 200) return;
     this.batchesSinceOptimize = 0;
-    this.db.pragma('optimize');
+    this.optimize();
+  }
+
+  /**
+   * `PRAGMA optimize`. Statistics only (it writes sqlite_stat1): on a full disk it fails, and that
+   * must neither fail a batch that is already committed nor stop the store from closing.
+   */
+  private optimize(): void {
+    try {
+      this.db.pragma('optimize');
+    } catch (e) {
+      if (!String((e as { code?: string }).code).startsWith('SQLITE_FULL')) throw e;
+    }
   }
 
   async ping(): Promise<boolean> {
@@ -250,12 +286,14 @@ export class SqliteStore implements AuditStore {
     try {
       tx(batch);
     } catch (e) {
+      // better-sqlite3 reports extended result codes (SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT, …).
+      // The transaction was rolled back: nothing of the batch is stored, it can be written again.
       const code = (e as { code?: string }).code ?? '';
-      const full = code === 'SQLITE_FULL';
+      const full = this.isDiskFull(code);
       throw new PipelineError(
-        full ? `embedded store: disk full writing ${this.file}; free space and the batch will be retried` : `embedded store write failed: ${(e as Error).message}`,
+        full ? `embedded store: the disk is full (${code} writing ${this.file}); nothing of the batch was stored, free some space` : `embedded store write failed: ${(e as Error).message}`,
         full ? 'disk_full' : 'store_write_failed',
-        full || code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR',
+        full || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR'),
         'sink',
         { cause: e },
       );
