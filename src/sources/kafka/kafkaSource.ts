@@ -32,6 +32,31 @@ export function toRawRecord(m: KafkaMessage, topic: string, partition: number, s
 }
 
 /**
+ * Upper bound of one dead-letter produce request (approximate: original bytes plus reason). Below the
+ * broker's default message.max.bytes (1 MB), which bounds a partition's record batch in one request.
+ */
+const DEAD_LETTER_REQUEST_BYTES = 512 * 1024;
+
+/** Consecutive groups of dead letters of at most `maxBytes` each (a bigger single one goes alone). */
+function chunkByBytes(dls: DeadLetter[], maxBytes: number): DeadLetter[][] {
+  const out: DeadLetter[][] = [];
+  let cur: DeadLetter[] = [];
+  let bytes = 0;
+  for (const d of dls) {
+    const size = Math.ceil((d.originalBase64.length * 3) / 4) + d.reason.length + 512;
+    if (cur.length && bytes + size > maxBytes) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(d);
+    bytes += size;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/**
  * Kafka ingestion: one consumer group per pipeline, batches handed to the runner, offsets
  * committed only after the store acknowledged the batch (at-least-once; the store's writes are
  * idempotent, so redelivery creates no duplicates). Dead letters go to the dead-letter topic
@@ -69,31 +94,39 @@ export class KafkaIngest {
     return {
       send: async (dls: DeadLetter[]) => {
         await (this.producerReady ??= this.producer.connect());
-        await this.producer.send({
-          topic: this.cfg.kafka.deadLetterTopic,
-          acks: -1,
-          messages: dls.map((d) => ({
-            key: d.id,
-            value: Buffer.from(d.originalBase64, 'base64'),
-            headers: Object.fromEntries(
-              Object.entries({
-                'auditmesh.reason': d.reason,
-                'auditmesh.code': d.code,
-                'auditmesh.stage': d.stage,
-                'auditmesh.field': d.field,
-                'auditmesh.source': d.ref.source,
-                'auditmesh.topic': d.ref.topic,
-                'auditmesh.partition': d.ref.partition?.toString(),
-                'auditmesh.offset': d.ref.offset,
-                'auditmesh.original_bytes': String(d.originalBytes),
-                'auditmesh.original_truncated': d.originalTruncated ? 'true' : undefined,
-                'auditmesh.dead_lettered_at': d.timestamp,
-              }).filter((e): e is [string, string] => e[1] !== undefined),
-            ),
-          })),
-        });
+        // Several produce requests when needed: one request holding a batch's dead letters (up to
+        // 64 KiB of original bytes each) would exceed the broker's message.max.bytes (1 MB by default),
+        // a permanent error that would stop the pipeline at the first burst of big poison messages.
+        for (const part of chunkByBytes(dls, DEAD_LETTER_REQUEST_BYTES)) await this.sendDeadLetters(part);
       },
     };
+  }
+
+  /** One produce request of dead letters: original bytes as the value, reason and coordinates in headers. */
+  private async sendDeadLetters(dls: DeadLetter[]): Promise<void> {
+    await this.producer.send({
+      topic: this.cfg.kafka.deadLetterTopic,
+      acks: -1,
+      messages: dls.map((d) => ({
+        key: d.id,
+        value: Buffer.from(d.originalBase64, 'base64'),
+        headers: Object.fromEntries(
+          Object.entries({
+            'auditmesh.reason': d.reason,
+            'auditmesh.code': d.code,
+            'auditmesh.stage': d.stage,
+            'auditmesh.field': d.field,
+            'auditmesh.source': d.ref.source,
+            'auditmesh.topic': d.ref.topic,
+            'auditmesh.partition': d.ref.partition?.toString(),
+            'auditmesh.offset': d.ref.offset,
+            'auditmesh.original_bytes': String(d.originalBytes),
+            'auditmesh.original_truncated': d.originalTruncated ? 'true' : undefined,
+            'auditmesh.dead_lettered_at': d.timestamp,
+          }).filter((e): e is [string, string] => e[1] !== undefined),
+        ),
+      })),
+    });
   }
 
   connected(): boolean {
