@@ -568,7 +568,12 @@ function kafkaClusterId() {
   }
 }
 
-async function startKafkaOnce(runDir, libs, java, log) {
+/**
+ * Prepare a Kafka run: its own dir (data, logs, config) under `runDir`, two free ports, formatted
+ * storage. `launchKafka` starts it; it can be stopped and launched again from the same preparation
+ * (same ports, same data: a broker restart).
+ */
+async function prepareKafka(runDir, libs, java) {
   const dir = await fsp.mkdtemp(path.join(runDir, 'kafka-'));
   const dataDir = path.join(dir, 'data');
   const logsDir = path.join(dir, 'logs');
@@ -633,6 +638,12 @@ async function startKafkaOnce(runDir, libs, java, log) {
     e.logFile = path.join(logsDir, 'format.out');
     throw e;
   }
+  return { kind: 'kafka', dir, port, controllerPort, props, log4j, cp, logsDir, logFile, java, brokers: `127.0.0.1:${port}` };
+}
+
+/** Start the broker of a `prepareKafka` preparation and wait until it answers. */
+async function launchKafka(prep) {
+  const { dir, port, controllerPort, props, log4j, cp, logsDir, logFile, java, brokers } = prep;
   const proc = spawnGroup(
     java.bin,
     [
@@ -650,7 +661,6 @@ async function startKafkaOnce(runDir, libs, java, log) {
     ],
     { cwd: dir, env: { ...process.env }, logFile },
   );
-  const brokers = `127.0.0.1:${port}`;
   const svc = { name: 'kafka', pid: proc.pid, port, controllerPort, brokers, dir, logFile, proc };
   try {
     await waitReady('Kafka', proc, logFile, () => kafkaAnswers(brokers, 2000), KAFKA_READY_TIMEOUT_MS);
@@ -661,6 +671,10 @@ async function startKafkaOnce(runDir, libs, java, log) {
     throw e;
   }
   return svc;
+}
+
+async function startKafkaOnce(runDir, libs, java) {
+  return launchKafka(await prepareKafka(runDir, libs, java));
 }
 
 // ---------------------------------------------------------------------------
@@ -712,7 +726,12 @@ async function linkTree(src, dest) {
   await fsp.cp(src, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
 }
 
-async function startElasticsearchOnce(runDir, cachedHome, java, log) {
+/**
+ * Prepare an Elasticsearch run: its own dir (data, logs, config, tmp; a hard-linked home when root)
+ * under `runDir` and two free ports. `launchElasticsearch` starts it; it can be stopped and launched
+ * again from the same preparation (same ports, same data: a node restart).
+ */
+async function prepareElasticsearch(runDir, cachedHome, java) {
   const dir = await fsp.mkdtemp(path.join(runDir, 'es-'));
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const ids = asRoot ? await ensureEsUser() : null;
@@ -758,6 +777,14 @@ async function startElasticsearchOnce(runDir, cachedHome, java, log) {
   delete env.JAVA_HOME;
   const esBin = path.join(home, 'bin', 'elasticsearch');
   const logFile = path.join(logsDir, 'elasticsearch.out');
+  const url = `http://127.0.0.1:${port}`;
+  return { kind: 'elasticsearch', dir, port, transportPort, url, esBin, esArgs, env, asRoot, ids, logFile };
+}
+
+/** Start the node of a `prepareElasticsearch` preparation and wait until it answers (yellow or green). */
+async function launchElasticsearch(prep) {
+  const { dir, port, transportPort, url, esBin, esArgs, asRoot, ids, logFile } = prep;
+  const env = { ...prep.env };
   let proc;
   if (asRoot) {
     env.HOME = dir;
@@ -771,7 +798,6 @@ async function startElasticsearchOnce(runDir, cachedHome, java, log) {
   } else {
     proc = spawnGroup(esBin, esArgs, { cwd: dir, env, logFile });
   }
-  const url = `http://127.0.0.1:${port}`;
   const svc = { name: 'elasticsearch', pid: proc.pid, port, transportPort, url, dir, logFile, proc };
   try {
     await waitReady('Elasticsearch', proc, logFile, () => elasticsearchAnswers(url, 1000), ES_READY_TIMEOUT_MS);
@@ -781,6 +807,10 @@ async function startElasticsearchOnce(runDir, cachedHome, java, log) {
     throw e;
   }
   return svc;
+}
+
+async function startElasticsearchOnce(runDir, cachedHome, java) {
+  return launchElasticsearch(await prepareElasticsearch(runDir, cachedHome, java));
 }
 
 // ---------------------------------------------------------------------------
@@ -818,14 +848,14 @@ async function startAll({ log = defaultLog } = {}) {
   const kafkaP = (async () => {
     const t = Date.now();
     const libs = await ensureKafka(log);
-    const svc = await withBindRetry('Kafka', () => startKafkaOnce(runDir, libs, java, log), log);
+    const svc = await withBindRetry('Kafka', () => startKafkaOnce(runDir, libs, java), log);
     log(`Kafka ${KAFKA_VERSION} ready at ${svc.brokers} in ${secs(Date.now() - t)}`);
     return svc;
   })();
   const esP = (async () => {
     const t = Date.now();
     const home = await ensureElasticsearch(log);
-    const svc = await withBindRetry('Elasticsearch', () => startElasticsearchOnce(runDir, home, java, log), log);
+    const svc = await withBindRetry('Elasticsearch', () => startElasticsearchOnce(runDir, home, java), log);
     log(`Elasticsearch ${ES_VERSION} ready at ${svc.url} in ${secs(Date.now() - t)}`);
     return svc;
   })();
@@ -900,6 +930,99 @@ async function stopAll(handle, { log = defaultLog } = {}) {
   log(`infra stopped in ${secs(Date.now() - t0)}`);
 }
 
+// ---------------------------------------------------------------------------
+// A dedicated server that a test may stop and start again (fault injection)
+// ---------------------------------------------------------------------------
+
+/**
+ * Start ONE Kafka broker or ONE Elasticsearch node in its own run dir, for a test that stops it
+ * (the shared servers of globalSetup must never be stopped: other suites use them). Returns:
+ *
+ *   { kind, runDir, port, brokers | url, logFile, pid(), running(),
+ *     stop({ signal }), start(), dispose() }
+ *
+ * `stop()` ends the process group (SIGTERM, then SIGKILL after the grace; `{ signal: 'SIGKILL' }`
+ * kills at once) and keeps the data; `start()` launches it again on the SAME ports with the SAME
+ * data dir (retrying for a while if the port is still held); `dispose()` stops it and deletes the
+ * run dir. Everything it spawned is also covered by abortSync().
+ */
+async function startDedicated(kind, { log = defaultLog } = {}) {
+  if (kind !== 'kafka' && kind !== 'elasticsearch') throw new TypeError(`startDedicated: kind must be 'kafka' or 'elasticsearch' (got ${kind})`);
+  const t0 = Date.now();
+  const java = await findJava();
+  const runDir = await fsp.mkdtemp(path.join(os.tmpdir(), `auditmesh-${kind}-`));
+  createdRunDirs.add(runDir);
+  await fsp.chmod(runDir, 0o755);
+  const name = kind === 'kafka' ? 'Kafka' : 'Elasticsearch';
+  let prep;
+  let svc;
+  try {
+    const prepare = kind === 'kafka' ? async () => prepareKafka(runDir, await ensureKafka(log), java) : async () => prepareElasticsearch(runDir, await ensureElasticsearch(log), java);
+    const launch = kind === 'kafka' ? launchKafka : launchElasticsearch;
+    svc = await withBindRetry(name, async () => launch((prep = await prepare())), log);
+  } catch (e) {
+    await removeDataKeepLogs(runDir);
+    createdRunDirs.delete(runDir);
+    const parts = [e && e.harness ? e.message : `${PREFIX}: ${e && e.stack ? e.stack : e}`];
+    if (e && e.logFile) parts.push(`--- last 40 lines of ${e.logFile} ---\n${tail(e.logFile, 40)}`);
+    parts.push(`(logs kept in ${runDir})`);
+    throw new HarnessError(parts.join('\n'));
+  }
+  log(`dedicated ${name} ready at ${prep.brokers ?? prep.url} in ${secs(Date.now() - t0)}`);
+  const launch = kind === 'kafka' ? launchKafka : launchElasticsearch;
+  let current = svc;
+  const handle = {
+    kind,
+    runDir,
+    port: prep.port,
+    logFile: prep.logFile,
+    ...(kind === 'kafka' ? { brokers: prep.brokers } : { url: prep.url }),
+    pid: () => current && current.pid,
+    running: () => Boolean(current && groupAlive(current.pid)),
+    async stop({ signal = 'SIGTERM' } = {}) {
+      if (!current) return;
+      const pid = current.pid;
+      const t = Date.now();
+      if (signal === 'SIGKILL') signalGroup(pid, 'SIGKILL');
+      if (!(await stopGroup(pid))) throw new HarnessError(`${PREFIX}: ${name} (process group ${pid}) still running after SIGKILL`);
+      current = undefined;
+      log(`dedicated ${name} stopped (${signal}) in ${secs(Date.now() - t)}`);
+    },
+    async start() {
+      if (current) throw new HarnessError(`${PREFIX}: dedicated ${name} is already running`);
+      const t = Date.now();
+      // The old process's listener may linger for a moment (or a client took the port as its
+      // ephemeral port): retry the bind on the same port for up to a minute.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          current = await launch(prep);
+          break;
+        } catch (e) {
+          const bind = e.exitedEarly && e.logFile && BIND_CONFLICT.test(tail(e.logFile, 200));
+          if (!bind || attempt >= 12) {
+            const parts = [e && e.harness ? e.message : String(e)];
+            if (e && e.logFile) parts.push(`--- last 40 lines of ${e.logFile} ---\n${tail(e.logFile, 40)}`);
+            throw new HarnessError(parts.join('\n'));
+          }
+          log(`dedicated ${name}: port ${prep.port} still in use, retrying`);
+          await sleep(5000);
+        }
+      }
+      log(`dedicated ${name} restarted at ${prep.brokers ?? prep.url} in ${secs(Date.now() - t)}`);
+    },
+    async dispose() {
+      try {
+        if (current && !(await stopGroup(current.pid))) throw new HarnessError(`${PREFIX}: ${name} (process group ${current.pid}) still running after SIGKILL`);
+        current = undefined;
+      } finally {
+        await fsp.rm(runDir, { recursive: true, force: true });
+        createdRunDirs.delete(runDir);
+      }
+    },
+  };
+  return handle;
+}
+
 /** Synchronous last-resort cleanup for process 'exit' handlers. */
 function killSync(handle) {
   if (!handle) return;
@@ -962,6 +1085,7 @@ module.exports = {
   ensureElasticsearch,
   startAll,
   stopAll,
+  startDedicated,
   stopGroup,
   groupAlive,
   killSync,

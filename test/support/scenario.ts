@@ -523,7 +523,16 @@ export async function renderScenario(requests: RequestSpec[], sessions: SessionS
  * (forged, expired, wrong audience); every fifth request comes through a destination-NATed firewall
  * session, every tenth of those a keep-alive session carrying two requests.
  */
-export function mixedTraffic(rng: Rng, n: number, t0: number, stepMs: number, signer: SigningKey, attacker: SigningKey): { requests: RequestSpec[]; sessions: SessionSpec[] } {
+export function mixedTraffic(
+  rng: Rng,
+  n: number,
+  t0: number,
+  stepMs: number,
+  signer: SigningKey,
+  attacker: SigningKey,
+  /** `lineFormatsOnly`: no OTLP spans (protobuf), so every message is a text line (HTTP and file ingestion). */
+  opts: { lineFormatsOnly?: boolean } = {},
+): { requests: RequestSpec[]; sessions: SessionSpec[] } {
   const requests: RequestSpec[] = [];
   const sessions: SessionSpec[] = [];
   let ipNo = 1;
@@ -550,6 +559,8 @@ export function mixedTraffic(rng: Rng, n: number, t0: number, stepMs: number, si
           k === 0 ? { sub: 'user0', key: attacker, kid: signer.kid, expect: 'invalid_signature' } : k === 1 ? { ...valid, iatOffsetS: -7200, expOffsetS: -3600, expect: 'expired' } : { ...valid, aud: 'billing-api', expect: 'wrong_audience' };
         spec = { ...base, status: 401, token, tykTrace: 'w3c', layers: { tyk: true } };
       }
+      // Line formats only: the gateway and the mesh's JSON access log, joined by the W3C/B3 trace id.
+      if (opts.lineFormatsOnly && spec.layers.envoy) spec = { ...spec, tykTrace: spec.tykTrace === 'none' ? 'w3c' : spec.tykTrace, layers: { tyk: true, envoy: 'json_traceparent' } };
       group.push(buildRequest(rng, spec));
     }
     requests.push(...group);
