@@ -35,13 +35,14 @@ export interface ChainPolicy {
 
 /**
  * Appends entries to a chain state and seals checkpoints as the policy asks. Pure bookkeeping: the
- * caller persists `entries` / `checkpoints` (inside its transaction or bulk) and decides whether the
- * new `state` becomes the committed one. `hashesOf(first, last)` must answer the entry hashes of
+ * caller persists each entry `append` returns and the `checkpoints` (inside its transaction or
+ * bulk) and decides whether the new `state` becomes the committed one. `hashesOf(first, last)` must answer the entry hashes of
  * seqs first..last, including the ones appended here (the SQLite hook has inserted them already;
  * the Elasticsearch writer keeps them in memory).
  */
 export class Chain {
-  readonly entries: LedgerEntry[] = [];
+  /** Entries appended by this chain (they are not kept: the caller persists each one as it comes). */
+  appended = 0;
   readonly checkpoints: NewCheckpoint[] = [];
   state: ChainState;
   /** toISOString() of the last entry time (a batch's entries mostly share one millisecond). */
@@ -74,7 +75,7 @@ export class Chain {
     s.hash = entry.entry_hash;
     s.timeMs = timeMs;
     s.firstUnsealedMs ??= timeMs;
-    this.entries.push(entry);
+    this.appended++;
     return entry;
   }
 

@@ -154,7 +154,7 @@ export class ElasticsearchLedger implements LedgerBackend {
       ops.push(this.versionOp(it, e.seq));
       pushCp(chain.sealIfFull());
     }
-    if (chain.entries.length) pushCp(chain.sealIfDue());
+    if (chain.appended) pushCp(chain.sealIfDue());
     this.tentative = { state: chain.state, unsealed: tent.hashes };
     return ops;
   };

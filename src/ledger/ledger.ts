@@ -159,7 +159,7 @@ export async function attachLedger(cfg: Config, store: AuditStore, opts: AttachO
     const { SqliteLedger } = await import('./sqliteLedger');
     const b = new SqliteLedger(s.database, signer, policy, now);
     await b.init();
-    s.addTransactionHook(b.hook, { before: true }); // before the rows: it keeps the version they replace
+    s.addTransactionHook(b.hook, { before: true }); // before the record rows: it keeps the version they replace
     s.setRecordSerializer(b.serializeRecord); // the canonical JSON the hook made: serialized once
     s.addTransactionHook(b.release); // after the rows: the batch's documents are not needed any more
     backend = b;

@@ -14,7 +14,7 @@ import type { LedgerSigner } from './signing';
  *   record's history survives its amendments. A record's LATEST version is not stored twice: its
  *   `doc` is NULL, meaning "the current record in `records`" (the store's own row; the brief's "the
  *   current record is the latest version"). When a batch amends or deletes the record, the hook —
- *   which runs BEFORE the batch's rows (SqliteStore `{ before: true }`) — first moves the current
+ *   which runs BEFORE the batch's record rows (SqliteStore `{ before: true }`) — first moves the current
  *   document into that version row, so every superseded version keeps its content. An earlier write
  *   of the same id within one batch stores its content explicitly. Trade-off: an edit of the current
  *   row behind auditmesh's back is detected (its hash no longer matches the latest entry) but the
@@ -26,7 +26,7 @@ import type { LedgerSigner } from './signing';
  * (record_id, version, content_hash) and the lookups by record read those few rows); the short key
  * keeps the index small, which measurably matters for a random-order B-tree on the write path.
  *
- * `hook` runs inside each batch's transaction, before the batch's rows: it reads the head, chains,
+ * `hook` runs inside each batch's transaction, before the batch's record rows: it reads the head, chains,
  * inserts entries, versions and due checkpoints; all of it commits with the batch or none of it does.
  * Nothing is cached between transactions, so a rolled-back batch leaves no trace, and several
  * processes may write the same file: the hook's first statement takes SQLite's write lock (waiting
@@ -61,7 +61,9 @@ export class SqliteLedger implements LedgerBackend {
     const i = this.cursor;
     if (this.batchRecords[i] === r) {
       this.cursor = i + 1;
-      return this.batchDocs[i]!;
+      const doc = this.batchDocs[i]!;
+      this.batchDocs[i] = ''; // handed over: garbage once the store has bound it (less for the GC to copy)
+      return doc;
     }
     return canonicalize(r); // not the hook's next record (another order): the same JSON, computed again
   };
@@ -125,7 +127,7 @@ export class SqliteLedger implements LedgerBackend {
     };
   }
 
-  /** The transaction hook (before the batch's rows): ledger every new record version and deletion. */
+  /** The transaction hook (before the batch's record rows and deletions): ledger every new record version and deletion. */
   readonly hook = (_db: Database.Database, batch: WriteBatch): void => {
     if (!batch.records.length && !batch.deletedRecords.length) return;
     const t0 = performance.now();

@@ -185,8 +185,9 @@ export class SqliteStore implements AuditStore {
 
   /**
    * Run `hook` inside every batch's transaction, after the batch's rows (default) or, with
-   * `{ before: true }`, before them (it then still sees the rows the batch replaces, e.g. a record's
-   * previous version; the ledger keeps it). All commit or none do.
+   * `{ before: true }`, before its record rows and deletions (after its event rows): it then still
+   * sees the records the batch replaces, e.g. a record's previous version (the ledger keeps it), and
+   * what it hands to `serializeRecord` lives only while the records are written. All commit or none do.
    */
   addTransactionHook(hook: TransactionHook, opts: { before?: boolean } = {}): void {
     (opts.before ? this.beforeHooks : this.hooks).push(hook);
@@ -275,8 +276,8 @@ export class SqliteStore implements AuditStore {
   async write(batch: WriteBatch): Promise<void> {
     const s = this.stmts;
     const tx = this.db.transaction((b: WriteBatch) => {
-      for (const h of this.beforeHooks) h(this.db, b);
       for (const e of b.events) s.putEvent.run({ id: e.id, recordId: e.recordId, ts: Date.parse(e.timestamp) || 0, source: e.source, doc: JSON.stringify(e) });
+      for (const h of this.beforeHooks) h(this.db, b);
       for (const id of b.deletedRecords) s.delRecord.run(id);
       for (const r of b.records) s.putRecord.run({ ...recordColumns(r), doc: this.serializeRecord(r) });
       for (const [k, id] of b.keys) s.putKey.run(k, id);
