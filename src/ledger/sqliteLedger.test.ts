@@ -40,10 +40,11 @@ async function sqliteHarness(ledger: Record<string, unknown> = {}): Promise<Harn
       raw.prepare('DELETE FROM records WHERE id = ?').run(id);
     },
     async editVersion(rid, version, mutate) {
-      const row = raw.prepare('SELECT rowid, doc FROM record_versions WHERE record_id = ? AND version = ?').get(rid, version) as { doc: string };
+      const { seq } = raw.prepare('SELECT seq FROM record_versions WHERE record_id = ? AND version = ?').get(rid, version) as { seq: number };
+      const row = raw.prepare('SELECT doc FROM record_version_docs WHERE seq = ?').get(seq) as { doc: string };
       const r = JSON.parse(row.doc) as AuditRecord;
       mutate(r);
-      raw.prepare('UPDATE record_versions SET doc = ? WHERE record_id = ? AND version = ?').run(JSON.stringify(r), rid, version);
+      raw.prepare('UPDATE record_version_docs SET doc = ? WHERE seq = ?').run(JSON.stringify(r), seq);
     },
     async editEntry(seq, mutate) {
       const e = raw.prepare('SELECT * FROM ledger_entries WHERE seq = ?').get(seq) as LedgerEntry;
@@ -94,13 +95,15 @@ describe('ledger/sqlite > write path', () => {
     });
     await expect(h.store.write(TRAIL.b1)).rejects.toThrow('disk on fire');
     const n = (t: string) => (h.raw.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-    expect([n('records'), n('ledger_entries'), n('record_versions'), n('ledger_checkpoints')]).toEqual([0, 0, 0, 0]);
+    expect([n('records'), n('ledger_entries'), n('record_versions'), n('record_version_docs'), n('ledger_checkpoints')]).toEqual([0, 0, 0, 0, 0]);
   });
 
-  it('keeps every version: the latest lives only in the records table, superseded ones move into record_versions', async () => {
+  it('keeps every version: the latest lives only in the records table, superseded ones are copied into record_version_docs', async () => {
     h = await sqliteHarness();
     await writeTrail(h.store);
-    const docs = h.raw.prepare('SELECT record_id, version, doc IS NULL AS in_records FROM record_versions ORDER BY seq').all();
+    const docs = h.raw
+      .prepare('SELECT v.record_id, v.version, NOT EXISTS (SELECT 1 FROM record_version_docs d WHERE d.seq = v.seq) AS in_records FROM record_versions v ORDER BY v.seq')
+      .all();
     expect(docs).toEqual([
       { record_id: 'a', version: 1, in_records: 0 }, // superseded by a v2
       { record_id: 'b', version: 1, in_records: 1 },
@@ -118,6 +121,32 @@ describe('ledger/sqlite > write path', () => {
       [1, null, false],
       [2, 'amended', true],
     ]);
+    expect((await h.ledger.verify()).ok).toBe(true);
+  });
+
+  it('reads a file written before record_version_docs existed (superseded documents in record_versions.doc), and amends it', async () => {
+    h = await sqliteHarness();
+    await writeTrail(h.store);
+    // The earlier layout: the documents in the version rows, no document rows.
+    h.raw.exec(`UPDATE record_versions SET doc = (SELECT d.doc FROM record_version_docs d WHERE d.seq = record_versions.seq);
+      DELETE FROM record_version_docs;`);
+    const before = await h.ledger.backend.entriesOfRecords(['a']);
+    const a = await h.ledger.backend.versions(before.get('a')!.map((e) => `a@${e.version}@${e.content_hash}`));
+    expect([...a.values()].map((x) => [x.version, x.from_current ?? false, x.record === undefined])).toEqual([
+      [1, false, false],
+      [2, true, false],
+    ]);
+    expect((await h.ledger.verify()).ok).toBe(true);
+    // A legacy document is not copied again; the current one (a v2) is, when a v3 replaces it.
+    await h.store.write({ events: [], keys: [], deletedRecords: [], deadLetters: [], records: [trailRecord('a', 3, { note: 'third' })] });
+    const after = await h.ledger.backend.entriesOfRecords(['a']);
+    const v = await h.ledger.backend.versions(after.get('a')!.map((e) => `a@${e.version}@${e.content_hash}`));
+    expect([...v.values()].map((x) => [x.version, x.from_current ?? false, (x.record as { note?: string } | undefined)?.note ?? null])).toEqual([
+      [1, false, null],
+      [2, false, null],
+      [3, true, 'third'],
+    ]);
+    expect((h.raw.prepare('SELECT count(*) AS n FROM record_version_docs').get() as { n: number }).n).toBe(1);
     expect((await h.ledger.verify()).ok).toBe(true);
   });
 

@@ -10,15 +10,22 @@ import type { LedgerSigner } from './signing';
  * The ledger of the embedded store, in the store's own SQLite file:
  *
  * - `ledger_entries` (seq primary key),
- * - `record_versions` (seq primary key, index on record_id): the content of every version, so a
- *   record's history survives its amendments. A record's LATEST version is not stored twice: its
- *   `doc` is NULL, meaning "the current record in `records`" (the store's own row; the brief's "the
- *   current record is the latest version"). When a batch amends or deletes the record, the hook —
- *   which runs BEFORE the batch's record rows (SqliteStore `{ before: true }`) — first moves the current
- *   document into that version row, so every superseded version keeps its content. An earlier write
- *   of the same id within one batch stores its content explicitly. Trade-off: an edit of the current
- *   row behind auditmesh's back is detected (its hash no longer matches the latest entry) but the
- *   edited row was the only copy of that latest version's content; older versions are unaffected.
+ * - `record_versions` (seq primary key, index on record_id): one small row per version (record id,
+ *   version, content hash), so a record's history survives its amendments;
+ * - `record_version_docs` (seq primary key): the content of every version that is no longer the
+ *   current record. A record's LATEST version is not stored twice: it has no document row, meaning
+ *   "the current record in `records`" (the store's own row; the brief's "the current record is the
+ *   latest version"). When a batch amends or deletes the record, the hook — which runs BEFORE the
+ *   batch's record rows (SqliteStore `{ before: true }`) — first copies the current document into a
+ *   new document row for that version, so every superseded version keeps its content. An earlier
+ *   write of the same id within one batch gets its document row directly. The documents are appended
+ *   to a table of their own rather than filled into the version rows: growing a small row in place
+ *   by a few KiB splits pages of a table of small rows, which cost ~10 % of ingest throughput where
+ *   records are amended (bench/ledger.mjs `raw_pipeline`); an append does not. Files written before
+ *   this table existed keep superseded documents in `record_versions.doc`, which is still read.
+ *   Trade-off: an edit of the current row behind auditmesh's back is detected (its hash no longer
+ *   matches the latest entry) but the edited row was the only copy of that latest version's content;
+ *   older versions are unaffected.
  * - `ledger_checkpoints` (seq primary key): the signed checkpoints.
  *
  * Both big tables are keyed by seq, so every insert appends at the end of its B-tree. The one
@@ -34,9 +41,14 @@ import type { LedgerSigner } from './signing';
  *
  * Per batch the hook does: one query for what is ledgered already of the batch's record ids; per
  * record one canonical serialization that yields both the hash and the document the store then
- * writes (`serializeRecord`); two inserts per entry (positional parameters); a move of the current
- * document per amended record (by the version row's seq). bench/ledger.mjs measures what it costs.
+ * writes (`serializeRecord`); two inserts per entry (positional parameters); a copy of the current
+ * document into a document row per amended record. bench/ledger.mjs measures what it costs.
  */
+/** A version's content is the current `records` row: no document of its own (legacy files: `record_versions.doc`). */
+const IN_RECORDS = '(v.doc IS NULL AND NOT EXISTS (SELECT 1 FROM record_version_docs d WHERE d.seq = v.seq))';
+/** A version row with its document, if it has one (NULL: the current `records` row). */
+const VERSION_ROW = 'SELECT v.record_id, v.version, v.content_hash, v.seq, COALESCE(d.doc, v.doc) AS doc FROM record_versions v LEFT JOIN record_version_docs d ON d.seq = v.seq';
+
 export class SqliteLedger implements LedgerBackend {
   readonly kind = 'sqlite' as const;
   private stmts!: ReturnType<SqliteLedger['prepare']>;
@@ -90,6 +102,7 @@ export class SqliteLedger implements LedgerBackend {
       CREATE TABLE IF NOT EXISTS record_versions (
         seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, version INTEGER NOT NULL, content_hash TEXT NOT NULL, doc TEXT);
       CREATE INDEX IF NOT EXISTS record_versions_record ON record_versions(record_id);
+      CREATE TABLE IF NOT EXISTS record_version_docs (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS ledger_checkpoints (seq INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, time TEXT NOT NULL, jws TEXT NOT NULL);
     `);
     this.stmts = this.prepare();
@@ -105,18 +118,19 @@ export class SqliteLedger implements LedgerBackend {
       putEntry: db.prepare('INSERT INTO ledger_entries(seq, record_id, version, content_hash, prev_hash, entry_hash, time) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       // A no-op write: takes the write lock (waiting for another writer) before anything is read.
       lock: db.prepare('UPDATE ledger_checkpoints SET seq = seq WHERE 0'),
-      versionsOf: db.prepare('SELECT seq, version, content_hash, doc IS NULL AS in_records FROM record_versions WHERE record_id = ?'),
+      versionsOf: db.prepare(`SELECT v.seq, v.version, v.content_hash, ${IN_RECORDS} AS in_records FROM record_versions v WHERE v.record_id = ?`),
       // The same for many ids (a JSON array): one statement per batch, each id looked up in the index.
-      versionsOfMany: db.prepare('SELECT record_id, seq, version, content_hash, doc IS NULL AS in_records FROM record_versions WHERE record_id IN (SELECT value FROM json_each(?))'),
+      versionsOfMany: db.prepare(`SELECT v.record_id, v.seq, v.version, v.content_hash, ${IN_RECORDS} AS in_records FROM record_versions v WHERE v.record_id IN (SELECT value FROM json_each(?))`),
       // The record's current document becomes the content of its latest version (about to be replaced).
-      keepCurrent: db.prepare('UPDATE record_versions SET doc = (SELECT doc FROM records WHERE id = ?) WHERE seq = ? AND doc IS NULL'),
-      putVersion: db.prepare('INSERT INTO record_versions(seq, record_id, version, content_hash, doc) VALUES (?, ?, ?, ?, ?)'),
+      keepCurrent: db.prepare('INSERT INTO record_version_docs(seq, doc) SELECT ?, doc FROM records WHERE id = ?'),
+      putVersion: db.prepare('INSERT INTO record_versions(seq, record_id, version, content_hash) VALUES (?, ?, ?, ?)'),
+      putDoc: db.prepare('INSERT INTO record_version_docs(seq, doc) VALUES (?, ?)'),
       putCp: db.prepare('INSERT INTO ledger_checkpoints(seq, first_seq, time, jws) VALUES (@seq, @first_seq, @time, @jws)'),
       hashes: db.prepare('SELECT entry_hash FROM ledger_entries WHERE seq >= ? AND seq <= ? ORDER BY seq').pluck(),
       entries: db.prepare('SELECT seq, record_id, version, content_hash, prev_hash, entry_hash, time FROM ledger_entries WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?'),
       entryAtOrAfterTime: db.prepare('SELECT seq, time FROM ledger_entries WHERE seq >= ? ORDER BY seq LIMIT 1'),
-      versionBySeq: db.prepare('SELECT record_id, version, content_hash, seq, doc FROM record_versions WHERE seq = ?'),
-      version: db.prepare('SELECT record_id, version, content_hash, seq, doc FROM record_versions WHERE record_id = ? AND version = ? AND content_hash = ?'),
+      versionBySeq: db.prepare(`${VERSION_ROW} WHERE v.seq = ?`),
+      version: db.prepare(`${VERSION_ROW} WHERE v.record_id = ? AND v.version = ? AND v.content_hash = ?`),
       currentDoc: db.prepare('SELECT doc FROM records WHERE id = ?').pluck(),
       // Entries of a record, found through its versions (the entry table has no record index). An entry
       // whose version row is gone is still walked by verification, which reports the missing version.
@@ -161,7 +175,7 @@ export class SqliteLedger implements LedgerBackend {
         kept.add(recordId);
         for (const k of versions) {
           if (!k.in_records) continue;
-          s.keepCurrent.run(recordId, k.seq);
+          s.keepCurrent.run(k.seq, recordId);
           k.in_records = 0;
         }
       }
@@ -169,7 +183,8 @@ export class SqliteLedger implements LedgerBackend {
       if (same) return;
       chain ??= this.chain();
       const e = chain.append(recordId, version, contentHash);
-      s.putVersion.run(e.seq, recordId, version, contentHash, doc);
+      s.putVersion.run(e.seq, recordId, version, contentHash);
+      if (doc !== null) s.putDoc.run(e.seq, doc);
       s.putEntry.run(e.seq, recordId, version, contentHash, e.prev_hash, e.entry_hash, e.time);
       versions.push({ seq: e.seq, version, content_hash: contentHash, in_records: doc === null ? 1 : 0 });
       this.appended++;
