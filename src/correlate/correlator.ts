@@ -2,7 +2,7 @@ import type { IdentityClaim, ParsedEvent } from '../model/events';
 import type { AuditRecord, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
 import type { CorrelationState } from '../pipeline/pendingWrites';
 import { JwtVerifier } from '../identity/jwt';
-import { buildRecord, maxOf, minOf, recordIdFor, tsOf } from './record';
+import { buildRecord, maxOf, minOf, recordIdFor, remember, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 
@@ -13,13 +13,12 @@ export interface CorrelatorOptions {
 }
 
 type Keyed = { id: string; source: string; kind: string; join: ParsedEvent['join']; ecs: ParsedEvent['ecs'] };
-const keyCache = new WeakMap<object, string[]>();
+const KEYS = Symbol('auditmesh.keys');
 
 /** Correlation keys of an event, strongest first (memoized per event object). */
 export function eventKeys(e: Keyed): string[] {
-  let keys = keyCache.get(e);
-  if (!keys) keyCache.set(e, (keys = computeKeys(e)));
-  return keys;
+  const keys = (e as unknown as Record<symbol, string[] | undefined>)[KEYS];
+  return keys !== undefined ? keys : remember(e, KEYS, computeKeys(e));
 }
 
 function computeKeys(e: Keyed): string[] {

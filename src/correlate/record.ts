@@ -38,12 +38,21 @@ function getHttpRequest(doc: Record<string, unknown>): Record<string, unknown> |
   return isObj(h) && isObj(h.request) ? h.request : undefined;
 }
 
-const tsCache = new WeakMap<object, number>();
+/**
+ * Remember a value on an object in a non-enumerable symbol property: invisible to JSON, for-in,
+ * Object.keys and Jest's equality. A WeakMap did the same job, but with every event of a batch in
+ * it its ephemeron bookkeeping made garbage collection measurably slower (bench/correlate.mjs).
+ */
+export function remember<T>(o: object, key: symbol, value: T): T {
+  if (Object.isExtensible(o)) Object.defineProperty(o, key, { value, writable: true });
+  return value;
+}
+
+const TS_MS = Symbol('auditmesh.tsMs');
 /** Event time in ms (memoized per event object). */
 export function tsOf(e: StoredEvent): number {
-  let t = tsCache.get(e);
-  if (t === undefined) tsCache.set(e, (t = Date.parse(e.timestamp) || 0));
-  return t;
+  const t = (e as unknown as Record<symbol, number | undefined>)[TS_MS];
+  return t !== undefined ? t : remember(e, TS_MS, Date.parse(e.timestamp) || 0);
 }
 
 /**
@@ -52,7 +61,7 @@ export function tsOf(e: StoredEvent): number {
  * never mutated, and the common case (one contributor per field group) copies nothing.
  */
 class Merger {
-  private readonly owned = new WeakSet<object>();
+  private readonly owned = new Set<object>();
 
   /** `parent[key]` as an object this record owns (copied on first write). */
   own(parent: Record<string, unknown>, key: string): Record<string, unknown> {
