@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from '../cli';
+import { runCliCaptured } from '../../test/support/cli';
 import { UsageError } from '../errors';
 import { pipelineSchema, type PipelineConfig } from '../config/pipelines';
 import { parseOffsetSpecs, parseReplayArgs, parseTime, planLines, summaryLines, topicRoutes } from './replay';
@@ -137,24 +137,7 @@ describe('cli/replay > output', () => {
 });
 
 describe('cli/replay > auditmesh replay', () => {
-  async function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
-    const saved = { ...process.env };
-    for (const [k, v] of Object.entries(env)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    let out = '';
-    let err = '';
-    const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-    const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-    try {
-      return { code: await runCli(args), out, err };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-      process.env = saved;
-    }
-  }
+  const cli = runCliCaptured;
 
   it.each([
     [['replay'], /needs where to start/],

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { Admin } from 'kafkajs';
-import { runCli } from '../../src/cli';
 import { loadConfig } from '../../src/config/load';
 import { createRuntime } from '../../src/runtime';
 import { silentLogger } from '../../src/instrumentation/logger';
@@ -16,6 +15,7 @@ import { replayKafka, resolveReplayPlan, runReplay, type TopicRoute } from '../.
 import { envoyJsonLine } from '../fixtures/skeleton';
 import { createTopics, elasticsearchUrl, kafkaBrokers, newEsClient, newKafka, uniqueName } from './infra';
 import { workDirWithPipelines } from '../support/service';
+import { runCliCaptured } from '../support/cli';
 
 jest.setTimeout(180_000);
 
@@ -29,22 +29,9 @@ const WAVES: [number, number][][] = [
 const POISON = 3;
 const pathOf = (n: number) => `/api/replay/${n}`;
 
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  for (const k of ['KAFKA_BROKERS', 'ELASTICSEARCH_URL', 'AUDITMESH_DATA_DIR', 'AUDITMESH_PIPELINES_DIR', 'AUDITMESH_INDEX_PREFIX']) delete process.env[k];
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    return { code: await runCli(args), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.env = saved;
-  }
-}
+/** The CLI in this process, with `env` and none of the variables that would override the config file. */
+const cli = (args: string[], env: Record<string, string>) =>
+  runCliCaptured(args, { ...env, KAFKA_BROKERS: undefined, ELASTICSEARCH_URL: undefined, AUDITMESH_DATA_DIR: undefined, AUDITMESH_PIPELINES_DIR: undefined, AUDITMESH_INDEX_PREFIX: undefined });
 
 describe('integration > auditmesh replay from real Kafka into real Elasticsearch', () => {
   const topic = uniqueName('replay-envoy');
