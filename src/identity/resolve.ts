@@ -7,9 +7,35 @@ const TRUSTED = new Set(['verified', 'trusted_upstream']);
 /** Verdicts of a token that failed verification: such a claim never names the record's identity. */
 const FAILED = new Set(['invalid_signature', 'expired', 'not_yet_valid', 'wrong_audience', 'unknown_issuer', 'malformed']);
 
-const rank = (c: IdentityClaim) => STRENGTH_ORDER.indexOf(c.strength);
+const STRENGTH_RANK = new Map<string, number>(STRENGTH_ORDER.map((st, i) => [st, i]));
+const rank = (c: IdentityClaim) => STRENGTH_RANK.get(c.strength) ?? -1;
 /** `a.localeCompare(b)` exactly (ECMA-402 defines it as this collator's compare), without a lookup per call. */
 const collate = new Intl.Collator().compare;
+
+/**
+ * Claim methods in collation order, as ranks: the methods are a small fixed vocabulary, so
+ * `collate(a.method, b.method)` becomes an integer comparison. Strings the collator holds equal
+ * share a rank. Unbounded input falls back to the collator.
+ */
+const methodRanks = new Map<string, number>();
+function learnMethod(m: string): void {
+  if (methodRanks.has(m) || methodRanks.size >= 64) return;
+  const all = [...methodRanks.keys(), m].sort(collate);
+  methodRanks.clear();
+  for (let i = 0, rk = 0; i < all.length; i++) {
+    if (i > 0 && collate(all[i - 1]!, all[i]!) !== 0) rk = i;
+    methodRanks.set(all[i]!, rk);
+  }
+}
+function compareMethods(a: string, b: string): number {
+  if (a === b) return 0;
+  // Learn both before reading either: learning a method renumbers the others.
+  learnMethod(a);
+  learnMethod(b);
+  const ra = methodRanks.get(a), rb = methodRanks.get(b);
+  return ra !== undefined && rb !== undefined ? ra - rb : collate(a, b);
+}
+const compareText = (a: string, b: string) => (a === b ? 0 : collate(a, b));
 
 /** Canonical human name for cross-layer comparison: `DOMAIN\user`, `user@domain` → `user`. */
 export function canonicalPrincipal(s: string): string {
@@ -23,11 +49,20 @@ export function canonicalPrincipal(s: string): string {
 
 const isWorkload = (c: IdentityClaim) => c.method === 'spiffe' || c.subject.startsWith('spiffe://');
 
-/** All names a claim answers to (sub, email, and their canonical forms). */
-function names(c: IdentityClaim): Set<string> {
-  const out = new Set<string>([canonicalPrincipal(c.subject)]);
-  if (c.email) out.add(canonicalPrincipal(c.email));
-  return out;
+/** All names a claim answers to (sub, email, in canonical form). */
+function names(c: IdentityClaim): string[] {
+  const sub = canonicalPrincipal(c.subject);
+  return c.email ? [sub, canonicalPrincipal(c.email)] : [sub];
+}
+const shareName = (a: readonly string[], b: readonly string[]) => a.some((n) => b.includes(n));
+
+/** The first claim in `cs` that sorts first (strongest, human before workload, then by subject). */
+function pick(cs: IdentityClaim[]): IdentityClaim | undefined {
+  let best: IdentityClaim | undefined;
+  for (const c of cs) {
+    if (best === undefined || (rank(best) - rank(c) || Number(isWorkload(c)) - Number(isWorkload(best)) || compareText(c.subject, best.subject)) < 0) best = c;
+  }
+  return best;
 }
 
 /**
@@ -40,8 +75,6 @@ export function resolveIdentity(claims: IdentityClaim[]): RecordIdentity {
   const usable = all.filter((c) => c.subject && !FAILED.has(c.verdict ?? '') && c.verdict !== undefined);
   const trusted = usable.filter((c) => TRUSTED.has(c.verdict!));
   // Prefer a human identity at equal strength (a JWT subject over the workload that carried it).
-  const pick = (cs: IdentityClaim[]) =>
-    [...cs].sort((a, b) => rank(b) - rank(a) || Number(isWorkload(a)) - Number(isWorkload(b)) || collate(a.subject, b.subject))[0];
   const best = pick(trusted.filter((c) => !isWorkload(c))) ?? pick(trusted) ?? pick(usable);
 
   const tokenClaims = all.filter((c) => c.method === 'jwt');
@@ -52,19 +85,19 @@ export function resolveIdentity(claims: IdentityClaim[]): RecordIdentity {
 
   const humans = usable.filter((c) => !isWorkload(c));
   const mismatches: NonNullable<RecordIdentity['mismatches']> = [];
+  const humanNames = humans.map(names);
   for (let i = 0; i < humans.length; i++) {
     for (let j = i + 1; j < humans.length; j++) {
       const a = humans[i]!, b = humans[j]!;
       if (a.source === b.source && a.method === b.method) continue;
-      const na = names(a), nb = names(b);
-      if (![...na].some((n) => nb.has(n))) mismatches.push({ a: a.subject, b: b.subject, methods: [a.method, b.method] });
+      if (!shareName(humanNames[i]!, humanNames[j]!)) mismatches.push({ a: a.subject, b: b.subject, methods: [a.method, b.method] });
     }
   }
   // A failed token that claims someone other than the trusted identity is also a mismatch (forgery).
   if (best) {
     const bn = names(best);
     for (const c of all) {
-      if (c.method === 'jwt' && FAILED.has(c.verdict ?? '') && c.subject && ![...names(c)].some((n) => bn.has(n)) && !isWorkload(best)) {
+      if (c.method === 'jwt' && FAILED.has(c.verdict ?? '') && c.subject && !shareName(names(c), bn) && !isWorkload(best)) {
         mismatches.push({ a: best.subject, b: c.subject, methods: [best.method, c.method] });
       }
     }
@@ -86,11 +119,26 @@ export function resolveIdentity(claims: IdentityClaim[]): RecordIdentity {
   return out;
 }
 
+/** Claims without repeats (same method, source, subject, token and verdict), strongest first. */
 function dedupe(claims: IdentityClaim[]): IdentityClaim[] {
-  const seen = new Map<string, IdentityClaim>();
-  for (const c of claims) {
-    const k = `${c.method}|${c.source}|${c.subject}|${c.tokenSha256 ?? ''}|${c.verdict ?? ''}`;
-    if (!seen.has(k)) seen.set(k, c);
+  const out: IdentityClaim[] = [];
+  if (claims.length <= 16) {
+    // A record's few claims: compared field by field, no key strings.
+    next: for (const c of claims) {
+      for (const o of out) {
+        if (o.method === c.method && o.source === c.source && o.subject === c.subject && (o.tokenSha256 ?? '') === (c.tokenSha256 ?? '') && (o.verdict ?? '') === (c.verdict ?? '')) continue next;
+      }
+      out.push(c);
+    }
+  } else {
+    const seen = new Set<string>();
+    for (const c of claims) {
+      const k = JSON.stringify([c.method, c.source, c.subject, c.tokenSha256 ?? '', c.verdict ?? '']);
+      if (!seen.has(k)) {
+        seen.add(k);
+        out.push(c);
+      }
+    }
   }
-  return [...seen.values()].sort((a, b) => rank(b) - rank(a) || collate(a.method, b.method) || collate(a.subject, b.subject));
+  return out.sort((a, b) => rank(b) - rank(a) || compareMethods(a.method, b.method) || compareText(a.subject, b.subject));
 }
