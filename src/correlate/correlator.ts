@@ -59,23 +59,32 @@ function storedEvent(e: ParsedEvent, claims: IdentityClaim[]): StoredEvent {
 }
 const JOINED_BY: Record<string, string> = { 't:': 'trace.id', 'r:': 'http.request.id', 'fw:': 'firewall.session', 'e:': 'self' };
 
+/**
+ * Union-find over integer nodes (events, keys and stored records of one batch), with path
+ * compression. Roots carry no meaning: components are named by their first event.
+ */
 class UnionFind {
-  private parent = new Map<string, string>();
-  find(x: string): string {
+  private readonly parent: number[] = [];
+  /** A new singleton node. */
+  add(): number {
+    const n = this.parent.length;
+    this.parent.push(n);
+    return n;
+  }
+  find(x: number): number {
+    const parent = this.parent;
     let root = x;
-    for (let p = this.parent.get(root); p !== undefined && p !== root; p = this.parent.get(root)) root = p;
-    if (!this.parent.has(root)) this.parent.set(root, root);
-    // Path compression.
-    for (let cur = x; cur !== root; ) {
-      const next: string = this.parent.get(cur)!;
-      this.parent.set(cur, root);
-      cur = next;
+    while (parent[root] !== root) root = parent[root]!;
+    while (parent[x] !== root) {
+      const next = parent[x]!;
+      parent[x] = root;
+      x = next;
     }
     return root;
   }
-  union(a: string, b: string): void {
+  union(a: number, b: number): void {
     const ra = this.find(a), rb = this.find(b);
-    if (ra !== rb) this.parent.set(ra < rb ? rb : ra, ra < rb ? ra : rb);
+    if (ra !== rb) this.parent[ra < rb ? rb : ra] = ra < rb ? ra : rb;
   }
 }
 
@@ -148,76 +157,87 @@ export class Correlator {
     events.push(...again);
     const reevaluated = new Set(again.map((e) => e.id));
 
+    // Nodes: events 0..n-1 (in batch order), then correlation keys and stored records as met.
     const uf = new UnionFind();
-    const evKeys = new Map<string, string[]>();
-    for (const e of events) {
-      const ks = eventKeys(e);
-      evKeys.set(e.id, ks);
-      uf.find(`ev:${e.id}`);
-      for (const k of ks) uf.union(`ev:${e.id}`, k);
+    for (let i = 0; i < events.length; i++) uf.add();
+    const keyNode = new Map<string, number>();
+    for (let i = 0; i < events.length; i++) {
+      for (const k of eventKeys(events[i]!)) {
+        let node = keyNode.get(k);
+        if (node === undefined) keyNode.set(k, (node = uf.add()));
+        uf.union(i, node);
+      }
     }
-    const allKeys = [...new Set([...evKeys.values()].flat())];
-    const lookedUp = new Set(allKeys);
-    const existing = await this.store.lookupKeys(allKeys);
-    for (const [k, rid] of existing) uf.union(k, `rec:${rid}`);
+    const recNode = new Map<string, number>();
+    const recordNode = (rid: string) => {
+      let node = recNode.get(rid);
+      if (node === undefined) recNode.set(rid, (node = uf.add()));
+      return node;
+    };
+    const existing = await this.store.lookupKeys([...keyNode.keys()]);
+    for (const [k, rid] of existing) uf.union(keyNode.get(k)!, recordNode(rid));
 
     // A gateway record without trace headers joins the mesh's request by client address, method,
     // path and time — only when exactly one request matches (ambiguous candidates are not guessed).
     const joinedOverride = new Map<string, string>();
-    const addressRec = new Map<string, string>();
+    /** Event index → the stored record it joined by address. */
+    const addressRec = new Map<number, string>();
     const ambiguous = new Map<string, AmbiguousJoin[]>();
-    let tracedByIp: Map<string, StoredEvent[]> | undefined;
+    let tracedByIp: Map<string, number[]> | undefined;
     let refreshed = false;
-    for (const e of events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       if (!isTraceless(e)) continue;
       if (!tracedByIp) {
         tracedByIp = new Map();
-        for (const o of events) {
-          if (o.source !== 'panos' && (o.join.traceId || o.join.requestId) && o.join.clientIp) (tracedByIp.get(o.join.clientIp) ?? tracedByIp.set(o.join.clientIp, []).get(o.join.clientIp)!).push(o);
+        for (let j = 0; j < events.length; j++) {
+          const o = events[j]!;
+          if (o.source !== 'panos' && (o.join.traceId || o.join.requestId) && o.join.clientIp) (tracedByIp.get(o.join.clientIp) ?? tracedByIp.set(o.join.clientIp, []).get(o.join.clientIp)!).push(j);
         }
       }
       const t = e.join.startMs ?? tsOf(e);
-      const inBatch = (tracedByIp.get(e.join.clientIp!) ?? []).filter((o) => sameRequest(o, e) && Math.abs((o.join.startMs ?? tsOf(o)) - t) <= w);
-      const cands = new Set(inBatch.map((o) => uf.find(`ev:${o.id}`)));
+      const cands = new Set<number>();
+      for (const j of tracedByIp.get(e.join.clientIp!) ?? []) {
+        const o = events[j]!;
+        if (sameRequest(o, e) && Math.abs((o.join.startMs ?? tsOf(o)) - t) <= w) cands.add(uf.find(j));
+      }
       // Search sees only refreshed data (Elasticsearch): make the batches acknowledged so far visible.
       if (!refreshed) await this.store.refresh();
       refreshed = true;
-      const recOf = new Map<string, string>();
+      const recOf = new Map<number, string>();
       for (const r of await this.storedRequests(e.join.clientIp!, e.join.method!, e.join.path ?? '', t)) {
-        const root = uf.find(`rec:${r.auditmesh.record_id}`);
+        const root = uf.find(recordNode(r.auditmesh.record_id));
         cands.add(root);
         recOf.set(root, r.auditmesh.record_id);
       }
       if (cands.size === 1) {
         const root = [...cands][0]!;
-        uf.union(`ev:${e.id}`, root);
+        uf.union(i, root);
         joinedOverride.set(e.id, 'address+time');
         const rid = recOf.get(root);
-        if (rid) addressRec.set(e.id, rid);
+        if (rid) addressRec.set(i, rid);
       } else if (cands.size > 1) {
         ambiguous.set(e.id, [{ event_id: e.id, key: ADDRESS_AMBIGUITY, candidates: cands.size }]);
       }
     }
 
-    // Components: events and existing records that belong together.
-    const comps = new Map<string, { events: StoredEvent[]; recIds: Set<string>; keys: Set<string> }>();
-    const comp = (root: string) => {
+    // Components: events and existing records that belong together, in the order of their first event.
+    const comps = new Map<number, { events: StoredEvent[]; recIds: Set<string>; keys: Set<string> }>();
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const root = uf.find(i);
       let c = comps.get(root);
       if (!c) comps.set(root, (c = { events: [], recIds: new Set(), keys: new Set() }));
-      return c;
-    };
-    for (const e of events) {
-      const c = comp(uf.find(`ev:${e.id}`));
       c.events.push(e);
-      for (const k of evKeys.get(e.id)!) {
+      for (const k of eventKeys(e)) {
         c.keys.add(k);
         const rid = existing.get(k);
         if (rid) c.recIds.add(rid);
       }
     }
     // Existing records reached through another event's key in the same component.
-    for (const [k, rid] of existing) comps.get(uf.find(k))?.recIds.add(rid);
-    for (const [id, rid] of addressRec) comp(uf.find(`ev:${id}`)).recIds.add(rid);
+    for (const [k, rid] of existing) comps.get(uf.find(keyNode.get(k)!))?.recIds.add(rid);
+    for (const [i, rid] of addressRec) comps.get(uf.find(i))!.recIds.add(rid);
 
     const recIds = [...new Set([...comps.values()].flatMap((c) => [...c.recIds]))];
     const prevRecords = recIds.length ? await this.store.getRecords(recIds) : new Map<string, AuditRecord>();
@@ -303,7 +323,7 @@ export class Correlator {
       // by the key store itself, not by the record listing it: a batch whose write was cut short (a crash
       // in the middle of an Elasticsearch bulk) may have stored the record without all of its keys, and
       // its redelivery must write them.
-      for (const k of keys) if (existing.get(k) !== work.target && (lookedUp.has(k) || !work.prev?.auditmesh.keys.includes(k))) out.keys.push([k, work.target]);
+      for (const k of keys) if (existing.get(k) !== work.target && (keyNode.has(k) || !work.prev?.auditmesh.keys.includes(k))) out.keys.push([k, work.target]);
     }
     return out;
   }
