@@ -61,14 +61,15 @@ export function tsOf(e: StoredEvent): number {
  * never mutated, and the common case (one contributor per field group) copies nothing.
  */
 class Merger {
-  private readonly owned = new Set<object>();
+  /** Created on the first copy: most records take every field group whole from one member. */
+  private owned: Set<object> | undefined;
 
   /** `parent[key]` as an object this record owns (copied on first write). */
   own(parent: Record<string, unknown>, key: string): Record<string, unknown> {
     const cur = parent[key];
-    if (isObj(cur) && this.owned.has(cur)) return cur;
+    if (isObj(cur) && this.owned?.has(cur)) return cur;
     const copy: Record<string, unknown> = isObj(cur) ? { ...cur } : {};
-    this.owned.add(copy);
+    (this.owned ??= new Set()).add(copy);
     parent[key] = copy;
     return copy;
   }
@@ -94,20 +95,6 @@ class Merger {
   }
 }
 
-/** Events grouped by source, each group in time order (events are sorted by time already). */
-function bySource(events: StoredEvent[]): Map<SourceType, StoredEvent[]> {
-  const m = new Map<SourceType, StoredEvent[]>();
-  for (const e of events) (m.get(e.source) ?? m.set(e.source, []).get(e.source)!).push(e);
-  return m;
-}
-
-/** Events ordered so the most authoritative for `group` come first; within a layer, earliest first. */
-function ordered(groups: Map<SourceType, StoredEvent[]>, group: string): StoredEvent[] {
-  const out: StoredEvent[] = [];
-  for (const src of PRIORITY[group] ?? DEFAULT_PRIORITY) for (const e of groups.get(src) ?? []) out.push(e);
-  return out;
-}
-
 export interface BuildInput {
   recordId: string;
   events: StoredEvent[];
@@ -120,56 +107,129 @@ export interface BuildInput {
   now: Date;
 }
 
-/** Build the unified record from its member events. Pure: same members → same content. */
+const byTime = (a: StoredEvent, b: StoredEvent) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** `now` as an ISO string, computed once per batch (every record of a batch shares it). */
+let lastNow: Date | undefined;
+let lastNowIso = '';
+function isoOf(now: Date): string {
+  if (now !== lastNow) {
+    lastNowIso = now.toISOString();
+    lastNow = now;
+  }
+  return lastNowIso;
+}
+
+/** The distinct strings of a list in code-unit order. */
+function uniqSorted(a: string[]): string[] {
+  return a.length === 1 ? a : [...new Set(a)].sort(byCodeUnits);
+}
+
+/**
+ * Build the unified record from its member events. Pure: same members → same content.
+ * Written for the hot path of correlation: one pass over the members for the bookkeeping, field
+ * groups merged straight into the output document, no per-source lists.
+ */
 export function buildRecord(inp: BuildInput): AuditRecord {
-  const events = [...inp.events].sort((a, b) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const doc: Record<string, unknown> = {};
+  let sorted = true;
+  for (let i = 1; i < inp.events.length && sorted; i++) if (byTime(inp.events[i - 1]!, inp.events[i]!) > 0) sorted = false;
+  const events = sorted ? inp.events : [...inp.events].sort(byTime);
+  const n = events.length;
+
+  let start = Infinity;
+  let end = -Infinity;
+  let traceId: string | undefined;
+  let requestId: string | undefined;
+  let hasHttp = false;
+  let hasTraffic = false;
+  let firstOutcome: string | undefined;
+  let failure = false;
+  const sources: SourceType[] = [];
+  const groups: string[] = [];
+  const claims: IdentityClaim[] = [];
+  const relIp: string[] = [];
+  const relUser: string[] = [];
+  const relHash: string[] = [];
+  const services: string[] = [];
+  const members: MemberRef[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    const ecs = e.ecs;
+    const t = tsOf(e);
+    if (t > 0 && t < start) start = t;
+    const te = e.join.endMs ?? t;
+    if (te > 0 && te > end) end = te;
+    if (!traceId && e.join.traceId) traceId = e.join.traceId;
+    if (!requestId && e.join.requestId) requestId = e.join.requestId;
+    if (!sources.includes(e.source)) sources.push(e.source);
+    if (e.source !== 'panos') hasHttp = true;
+    if (e.kind === 'traffic') hasTraffic = true;
+    for (const k in ecs) if (!RECORD_OWNED.has(k) && !groups.includes(k)) groups.push(k);
+    const outcome = (ecs.event as Ecs | undefined)?.outcome;
+    if (typeof outcome === 'string') {
+      firstOutcome ??= outcome;
+      if (outcome === 'failure') failure = true;
+    }
+    for (const p of ['source', 'destination']) {
+      const o = ecs[p] as Ecs | undefined;
+      if (typeof o?.ip === 'string') relIp.push(o.ip);
+      const nat = o?.nat as Ecs | undefined;
+      if (typeof nat?.ip === 'string') relIp.push(nat.ip);
+    }
+    for (const c of e.claims) {
+      claims.push(c.eventId === undefined ? { ...c, eventId: e.id } : c);
+      if (c.subject) relUser.push(c.subject);
+      if (c.tokenSha256) relHash.push(c.tokenSha256);
+    }
+    if (e.source === 'otlp') {
+      const svc = (ecs.service as Ecs | undefined)?.name;
+      if (typeof svc === 'string' && !services.includes(svc)) services.push(svc);
+    }
+    members[i] = { event_id: e.id, source: e.source, kind: e.kind, timestamp: e.timestamp, ref: e.ref, joined_by: inp.joinedBy.get(e.id) ?? 'self' };
+  }
+  if (start === Infinity) start = inp.now.getTime();
+  if (end === -Infinity) end = start;
+  const startIso = new Date(start).toISOString();
+
+  // Field groups in name order, each filled from the layers in its priority order (earliest first
+  // within a layer); the document's keys: @timestamp, the groups, event, user, related, auditmesh.
+  const out: Record<string, unknown> = { '@timestamp': startIso };
   const merger = new Merger();
-  const layers = bySource(events);
-  const groups = new Set<string>();
-  for (const e of events) for (const k in e.ecs) if (!RECORD_OWNED.has(k)) groups.add(k);
-  for (const g of [...groups].sort()) {
+  groups.sort(byCodeUnits);
+  for (const g of groups) {
     for (const src of PRIORITY[g] ?? DEFAULT_PRIORITY) {
-      const layer = layers.get(src);
-      if (layer) for (const e of layer) merger.fill(doc, g, e.ecs[g]);
+      if (!sources.includes(src)) continue;
+      for (const e of events) if (e.source === src) merger.fill(out, g, e.ecs[g]);
     }
   }
 
   // The request's trace id even when only a join key carried it (e.g. a traceparent header in Tyk's raw request).
-  const traceId = events.find((e) => e.join.traceId)?.join.traceId;
-  if (traceId && (!isObj(doc.trace) || doc.trace.id === undefined)) merger.own(doc, 'trace').id = traceId;
-  const requestId = events.find((e) => e.join.requestId)?.join.requestId;
-  if (requestId && (getHttpRequest(doc)?.id === undefined)) merger.own(merger.own(doc, 'http'), 'request').id = requestId;
+  if (traceId && (!isObj(out.trace) || out.trace.id === undefined)) merger.own(out, 'trace').id = traceId;
+  if (requestId && getHttpRequest(out)?.id === undefined) merger.own(merger.own(out, 'http'), 'request').id = requestId;
 
-  const sources = [...new Set(events.map((e) => e.source))].sort() as SourceType[];
-  const hasHttp = events.some((e) => e.source !== 'panos');
-  const recordType: AuditRecord['auditmesh']['record_type'] = hasHttp ? 'request' : events.some((e) => e.kind === 'traffic') ? 'session' : 'event';
+  const recordType: AuditRecord['auditmesh']['record_type'] = hasHttp ? 'request' : hasTraffic ? 'session' : 'event';
 
-  // event.*: a single-event record keeps the event's own classification; a request gets ours.
+  // event.*: a single-event record keeps the event's own classification; a request gets ours (from
+  // the first member in the priority order of the http group).
   const event: Ecs = {};
-  if (events.length === 1) Object.assign(event, events[0]!.ecs.event ?? {});
-  else Object.assign(event, (ordered(layers, 'http')[0]!.ecs.event as Ecs | undefined) ?? {});
-  const starts = events.map(tsOf).filter((n) => n > 0);
-  const start = starts.length ? minOf(starts) : Date.parse(inp.now.toISOString());
-  const ends = events.map((e) => e.join.endMs ?? tsOf(e)).filter((n) => n > 0);
-  const end = ends.length ? maxOf(ends) : start;
+  if (n === 1) Object.assign(event, events[0]!.ecs.event ?? {});
+  else Object.assign(event, (firstByPriority(events, sources, 'http').ecs.event as Ecs | undefined) ?? {});
   event.kind = (event.kind as string | undefined) ?? 'event';
-  if (events.length > 1) {
-    event.start = new Date(start).toISOString();
+  if (n > 1) {
+    event.start = startIso;
     event.end = new Date(end).toISOString();
     event.duration = (end - start) * 1e6;
   }
   // Outcome: a denial anywhere (firewall deny, 4xx/5xx at the edge) makes the request a failure.
-  const outcomes = events.map((e) => (e.ecs.event as Ecs | undefined)?.outcome).filter((o): o is string => typeof o === 'string');
-  if (outcomes.length > 0) event.outcome = outcomes.includes('failure') && events.length > 1 ? 'failure' : (event.outcome ?? outcomes[0]);
+  if (firstOutcome !== undefined) event.outcome = failure && n > 1 ? 'failure' : (event.outcome ?? firstOutcome);
   event.dataset = 'auditmesh.audit';
   if (event.category === undefined) event.category = hasHttp ? ['web', 'network'] : ['network'];
+  out.event = event;
 
-  const claims: IdentityClaim[] = [];
-  for (const e of events) for (const c of e.claims) claims.push(c.eventId === undefined ? { ...c, eventId: e.id } : c);
   const identity = resolveIdentity(claims);
   const user: Ecs = {};
-  const evUser = events.length === 1 ? (events[0]!.ecs.user as Ecs | undefined) : undefined;
+  const evUser = n === 1 ? (events[0]!.ecs.user as Ecs | undefined) : undefined;
   if (evUser) Object.assign(user, evUser);
   if (identity.subject) {
     user.id = identity.subject;
@@ -178,56 +238,28 @@ export function buildRecord(inp: BuildInput): AuditRecord {
     if (best?.email) user.email = best.email;
     if (best?.groups?.length) user.roles = best.groups;
   }
-
-  const related: { ip: string[]; user: string[]; hash: string[] } = { ip: [], user: [], hash: [] };
-  for (const e of events) {
-    for (const p of ['source', 'destination']) {
-      const o = e.ecs[p] as Ecs | undefined;
-      if (typeof o?.ip === 'string') related.ip.push(o.ip);
-      const nat = o?.nat as Ecs | undefined;
-      if (typeof nat?.ip === 'string') related.ip.push(nat.ip);
-    }
-    for (const c of e.claims) {
-      if (c.subject) related.user.push(c.subject);
-      if (c.tokenSha256) related.hash.push(c.tokenSha256);
-    }
+  for (const _ in user) {
+    out.user = user;
+    break;
   }
-
-  const members: MemberRef[] = events.map((e) => ({
-    event_id: e.id,
-    source: e.source,
-    kind: e.kind,
-    timestamp: e.timestamp,
-    ref: e.ref,
-    joined_by: inp.joinedBy.get(e.id) ?? 'self',
-  }));
-
-  // Service chain: services of spans in start order (root first), deduplicated.
-  const services: string[] = [];
-  for (const e of events) {
-    const svc = (e.ecs.service as Ecs | undefined)?.name;
-    if (e.source === 'otlp' && typeof svc === 'string' && !services.includes(svc)) services.push(svc);
+  if (relIp.length || relUser.length || relHash.length) {
+    const rel: Ecs = {};
+    if (relIp.length) rel.ip = uniqSorted(relIp);
+    if (relUser.length) rel.user = uniqSorted(relUser);
+    if (relHash.length) rel.hash = uniqSorted(relHash);
+    out.related = rel;
   }
-
-  const out: Record<string, unknown> = { '@timestamp': new Date(start).toISOString(), ...doc, event };
-  if (Object.keys(user).length) out.user = user;
-  const uniq = (a: string[]) => [...new Set(a)].sort();
-  const rel: Ecs = {};
-  if (related.ip.length) rel.ip = uniq(related.ip);
-  if (related.user.length) rel.user = uniq(related.user);
-  if (related.hash.length) rel.hash = uniq(related.hash);
-  if (Object.keys(rel).length) out.related = rel;
 
   const am: AuditRecord['auditmesh'] = {
     record_id: inp.recordId,
     record_type: recordType,
-    sources,
+    sources: sources.sort(byCodeUnits),
     members,
-    member_count: members.length,
+    member_count: n,
     keys: [...inp.keys].sort(),
     identity,
     version: 1,
-    updated_at: inp.now.toISOString(),
+    updated_at: isoOf(inp.now),
   };
   if (services.length) am.services = services;
   if (inp.partial) am.partial = true;
@@ -240,6 +272,15 @@ export function buildRecord(inp: BuildInput): AuditRecord {
     if (same) am.updated_at = inp.previous.auditmesh.updated_at;
   }
   return rec;
+}
+
+/** The first member in `group`'s priority order of layers (earliest first within a layer). */
+function firstByPriority(events: StoredEvent[], sources: SourceType[], group: string): StoredEvent {
+  for (const src of PRIORITY[group] ?? DEFAULT_PRIORITY) {
+    if (!sources.includes(src)) continue;
+    for (const e of events) if (e.source === src) return e;
+  }
+  return undefined as unknown as StoredEvent;
 }
 
 /** Hash of a record's content, ignoring version bookkeeping. */
