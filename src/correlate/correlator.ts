@@ -151,6 +151,8 @@ export class Correlator {
     for (const e of input) byId.set(e.id, e);
     const events: StoredEvent[] = [];
     for (const e of byId.values()) events.push(e.tokens?.length ? await this.verifyIdentity(e) : this.stored(e));
+    /** Stored events made by this call (not shared with anyone): their record id is set in place. */
+    const fresh = new Set<StoredEvent>(events);
     // Trace-less gateway events stored earlier that may belong to a request of this batch are
     // correlated again with it: the address join below then holds whichever side arrives first.
     const again = await this.storedTraceless(events);
@@ -222,24 +224,22 @@ export class Correlator {
     }
 
     // Components: events and existing records that belong together, in the order of their first event.
-    const comps = new Map<number, { events: StoredEvent[]; recIds: Set<string>; keys: Set<string> }>();
+    const comps = new Map<number, Component>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const root = uf.find(i);
       let c = comps.get(root);
-      if (!c) comps.set(root, (c = { events: [], recIds: new Set(), keys: new Set() }));
+      if (!c) comps.set(root, (c = { events: [], recIds: undefined, keys: new Set() }));
       c.events.push(e);
-      for (const k of eventKeys(e)) {
-        c.keys.add(k);
-        const rid = existing.get(k);
-        if (rid) c.recIds.add(rid);
-      }
+      for (const k of eventKeys(e)) c.keys.add(k);
     }
-    // Existing records reached through another event's key in the same component.
-    for (const [k, rid] of existing) comps.get(uf.find(keyNode.get(k)!))?.recIds.add(rid);
-    for (const [i, rid] of addressRec) comps.get(uf.find(i))!.recIds.add(rid);
+    // Existing records reached through a key of the component (its own events' or another's).
+    for (const [k, rid] of existing) (comps.get(uf.find(keyNode.get(k)!))!.recIds ??= new Set()).add(rid);
+    for (const [i, rid] of addressRec) (comps.get(uf.find(i))!.recIds ??= new Set()).add(rid);
 
-    const recIds = [...new Set([...comps.values()].flatMap((c) => [...c.recIds]))];
+    const recIdSet = new Set<string>();
+    for (const c of comps.values()) if (c.recIds) for (const rid of c.recIds) recIdSet.add(rid);
+    const recIds = [...recIdSet];
     const prevRecords = recIds.length ? await this.store.getRecords(recIds) : new Map<string, AuditRecord>();
     const memberIds = [...prevRecords.values()].flatMap((r) => r.auditmesh.members.map((m) => m.event_id)).filter((id) => !byId.has(id));
     const prevEvents = memberIds.length ? await this.store.getEvents(memberIds) : new Map<string, StoredEvent>();
@@ -247,10 +247,11 @@ export class Correlator {
     const works = new Map<string, Work>();
     const out: Omit<WriteBatch, 'deadLetters'> = { events: [], records: [], keys: [], deletedRecords: [] };
     for (const c of comps.values()) {
-      const sortedRecs = [...c.recIds].sort();
-      const founding = foundingKey(c.keys);
-      const target = sortedRecs[0] ?? recordIdFor(founding);
-      const work: Work = { target, members: new Map(), owned: new Set(), linked: new Map(), keys: new Set(c.keys), changedOwnership: new Set(), prev: prevRecords.get(target) };
+      const sortedRecs = c.recIds ? [...c.recIds].sort() : [];
+      const target = sortedRecs[0] ?? recordIdFor(foundingKey(c.keys));
+      // A new record owns exactly its events, all written now: one set serves as both (neither changes later).
+      const owned = new Set<string>();
+      const work: Work = { target, members: new Map(), owned, linked: new Map(), keys: c.keys, changedOwnership: sortedRecs.length ? new Set() : owned, prev: prevRecords.get(target) };
       for (const rid of sortedRecs) {
         const prev = prevRecords.get(rid);
         for (const m of prev?.auditmesh.members ?? []) {
@@ -293,32 +294,40 @@ export class Correlator {
         all = all.slice(0, this.opts.maxMembersPerRecord);
       }
       // Which key joined each member: the strongest key it shares with another member.
-      const keyCount = new Map<string, number>();
-      for (const e of all) for (const k of eventKeys(e)) keyCount.set(k, (keyCount.get(k) ?? 0) + 1);
+      const shared = sharedKeys(all);
       const prevJoined = work.prev ? new Map(work.prev.auditmesh.members.map((m) => [m.event_id, m.joined_by])) : undefined;
       const joinedBy = new Map<string, string>();
-      for (const e of all) {
+      for (let i = 0; i < all.length; i++) {
+        const e = all[i]!;
         const linked = work.linked.get(e.id);
         if (linked) {
           joinedBy.set(e.id, linked);
           continue;
         }
-        // eventKeys are ordered strongest first.
-        const shared = eventKeys(e).find((k) => (keyCount.get(k) ?? 0) > 1);
-        joinedBy.set(e.id, shared ? JOINED_BY[KEY_RANK[keyRank(shared)]!]! : (joinedOverride.get(e.id) ?? prevJoined?.get(e.id) ?? 'self'));
+        const k = shared[i];
+        joinedBy.set(e.id, k !== undefined ? JOINED_BY[KEY_RANK[keyRank(k)]!]! : (joinedOverride.get(e.id) ?? prevJoined?.get(e.id) ?? 'self'));
       }
-      const keys = new Set<string>(work.keys);
+      // The record's keys: its earlier ones, then its own members' (work.keys is not used after this).
+      const keys = work.keys;
       for (const e of all) if (work.owned.has(e.id)) for (const k of eventKeys(e)) keys.add(k);
-      const seenAmb = new Set<string>();
       // An earlier ambiguity of a gateway record that has now been joined (re-evaluated with more data) is resolved.
-      const ambUniq = ambiguous
-        .get(work.target)
-        ?.filter((a) => !(a.key === ADDRESS_AMBIGUITY && joinedOverride.has(a.event_id)) && !seenAmb.has(`${a.event_id}|${a.key}`) && seenAmb.add(`${a.event_id}|${a.key}`));
+      const amb = ambiguous.get(work.target);
+      let ambUniq: AmbiguousJoin[] | undefined;
+      if (amb) {
+        const seenAmb = new Set<string>();
+        ambUniq = amb.filter((a) => !(a.key === ADDRESS_AMBIGUITY && joinedOverride.has(a.event_id)) && !seenAmb.has(`${a.event_id}|${a.key}`) && seenAmb.add(`${a.event_id}|${a.key}`));
+      }
       const record = buildRecord({ recordId: work.target, events: all, joinedBy, keys: [...keys], previous: work.prev, partial, now, ...(ambUniq?.length ? { ambiguous: ambUniq } : {}) });
       if (partial) this.metrics.partialRecords.add(1);
       out.records.push(record);
       // Write new events and events whose owning record changed; unchanged members stay as they are.
-      for (const id of work.changedOwnership) out.events.push({ ...work.members.get(id)!, recordId: work.target });
+      for (const id of work.changedOwnership) {
+        const ev = work.members.get(id)!;
+        if (fresh.has(ev)) {
+          ev.recordId = work.target;
+          out.events.push(ev);
+        } else out.events.push({ ...ev, recordId: work.target });
+      }
       // Only keys that are new or point elsewhere need writing. A key looked up in this batch is judged
       // by the key store itself, not by the record listing it: a batch whose write was cut short (a crash
       // in the middle of an Elasticsearch bulk) may have stored the record without all of its keys, and
@@ -516,6 +525,37 @@ interface Session {
 function sessionOf(e: StoredEvent, w: number): Session {
   const start = e.join.startMs ?? tsOf(e);
   return { ev: e, ips: [e.join.clientIp, e.join.natClientIp].filter((x): x is string => Boolean(x) && x !== '0.0.0.0'), from: start - w, to: (e.join.endMs ?? start) + w };
+}
+
+interface Component {
+  events: StoredEvent[];
+  /** Stored records the component reaches (none for a new request). */
+  recIds: Set<string> | undefined;
+  keys: Set<string>;
+}
+
+/**
+ * For each member (in order), the strongest of its keys that another member shares, if any. Pairwise
+ * for a request's few members; counted in a map for large records.
+ */
+function sharedKeys(all: StoredEvent[]): (string | undefined)[] {
+  const out: (string | undefined)[] = new Array(all.length);
+  if (all.length <= 16) {
+    for (let i = 0; i < all.length; i++) {
+      let found: string | undefined;
+      // eventKeys are ordered strongest first.
+      for (const k of eventKeys(all[i]!)) {
+        for (let j = 0; j < all.length && found === undefined; j++) if (j !== i && eventKeys(all[j]!).includes(k)) found = k;
+        if (found !== undefined) break;
+      }
+      out[i] = found;
+    }
+    return out;
+  }
+  const count = new Map<string, number>();
+  for (const e of all) for (const k of eventKeys(e)) count.set(k, (count.get(k) ?? 0) + 1);
+  for (let i = 0; i < all.length; i++) out[i] = eventKeys(all[i]!).find((k) => count.get(k)! > 1);
+  return out;
 }
 
 interface Work {
