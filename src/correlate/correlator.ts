@@ -2,7 +2,7 @@ import type { IdentityClaim, ParsedEvent } from '../model/events';
 import type { AuditRecord, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
 import type { CorrelationState } from '../pipeline/pendingWrites';
 import { JwtVerifier } from '../identity/jwt';
-import { buildRecord, maxOf, minOf, recordIdFor, remember, tsOf } from './record';
+import { buildRecord, maxOf, memoOf, minOf, recordIdFor, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 
@@ -13,12 +13,11 @@ export interface CorrelatorOptions {
 }
 
 type Keyed = { id: string; source: string; kind: string; join: ParsedEvent['join']; ecs: ParsedEvent['ecs'] };
-const KEYS = Symbol('auditmesh.keys');
 
 /** Correlation keys of an event, strongest first (memoized per event object). */
 export function eventKeys(e: Keyed): string[] {
-  const keys = (e as unknown as Record<symbol, string[] | undefined>)[KEYS];
-  return keys !== undefined ? keys : remember(e, KEYS, computeKeys(e));
+  const memo = memoOf(e as { timestamp?: string });
+  return (memo.keys ??= computeKeys(e));
 }
 
 function computeKeys(e: Keyed): string[] {
@@ -372,11 +371,21 @@ export class Correlator {
    */
   private async storedTraceless(events: StoredEvent[]): Promise<StoredEvent[]> {
     const w = this.opts.joinWindowMs;
-    const traced = events.filter((e) => e.source !== 'panos' && (e.join.traceId || e.join.requestId) && e.join.clientIp && e.join.method);
-    if (!traced.length) return [];
-    const times = traced.map((e) => e.join.startMs ?? tsOf(e));
-    const from = minOf(times) - 2 * w, to = maxOf(times) + w + 1;
-    const recs = await this.store.findRecordsByIps({ ips: [...new Set(traced.map((e) => e.join.clientIp!))], from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'request', limit: 10_000 });
+    const isTraced = (e: StoredEvent) => e.source !== 'panos' && (e.join.traceId || e.join.requestId) && e.join.clientIp && e.join.method;
+    let first = Infinity, last = -Infinity;
+    const ips = new Set<string>();
+    for (const e of events) {
+      if (!isTraced(e)) continue;
+      const t = e.join.startMs ?? tsOf(e);
+      if (t < first) first = t;
+      if (t > last) last = t;
+      ips.add(e.join.clientIp!);
+    }
+    if (!ips.size) return [];
+    const from = first - 2 * w, to = last + w + 1;
+    const recs = await this.store.findRecordsByIps({ ips: [...ips], from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'request', limit: 10_000 });
+    if (!recs.length) return [];
+    const traced = events.filter(isTraced);
     const inBatch = new Set(events.map((e) => e.id));
     const ids = recs
       .filter((r) => r.auditmesh.keys.every((k) => k.startsWith('e:')))
@@ -404,9 +413,16 @@ export class Correlator {
     const sessions: Session[] = [];
     const requests: { work: Work; ip: string; t: number }[] = [];
     for (const work of works.values()) {
-      const ownedEvents = [...work.owned].map((id) => work.members.get(id)!).filter(Boolean);
-      for (const e of ownedEvents) if (e.source === 'panos' && e.kind === 'traffic' && e.join.clientIp) sessions.push(sessionOf(e, w));
-      if (ownedEvents.some((e) => e.source !== 'panos')) {
+      const ownedEvents: StoredEvent[] = [];
+      let http = false;
+      for (const id of work.owned) {
+        const e = work.members.get(id);
+        if (!e) continue;
+        ownedEvents.push(e);
+        if (e.source !== 'panos') http = true;
+        else if (e.kind === 'traffic' && e.join.clientIp) sessions.push(sessionOf(e, w));
+      }
+      if (http) {
         const client = clientOf(ownedEvents);
         if (client) requests.push({ work, ip: client.ip, t: client.t });
       }
@@ -585,10 +601,13 @@ function sameRequest(a: StoredEvent, b: StoredEvent): boolean {
   return (a.join.method ?? '').toUpperCase() === (b.join.method ?? '').toUpperCase() && (a.join.path ?? '') === (b.join.path ?? '');
 }
 
+const CLIENT_LAYERS = ['tyk', 'envoy', 'otlp'] as const;
 /** The request's client address as the edge saw it: gateway, then mesh (XFF), then app; and its time. */
 function clientOf(events: StoredEvent[]): { ip: string; t: number } | undefined {
-  for (const src of ['tyk', 'envoy', 'otlp'] as const) {
-    const e = events.filter((x) => x.source === src && x.join.clientIp).sort((a, b) => tsOf(a) - tsOf(b))[0];
+  for (const src of CLIENT_LAYERS) {
+    // The earliest (the first of equals) of the layer's events that name a client address.
+    let e: StoredEvent | undefined;
+    for (const x of events) if (x.source === src && x.join.clientIp && (e === undefined || tsOf(x) < tsOf(e))) e = x;
     if (e) return { ip: e.join.clientIp!, t: e.join.startMs ?? tsOf(e) };
   }
   return undefined;

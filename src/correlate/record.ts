@@ -48,11 +48,21 @@ export function remember<T>(o: object, key: symbol, value: T): T {
   return value;
 }
 
-const TS_MS = Symbol('auditmesh.tsMs');
+/** Values derived from an event once and kept with it: its time in ms, its correlation keys. */
+export interface EventMemo {
+  ts: number;
+  keys: string[] | undefined;
+}
+const MEMO = Symbol('auditmesh.memo');
+/** The event's memo (one property per event, so events keep few hidden classes). */
+export function memoOf(e: { timestamp?: string }): EventMemo {
+  const m = (e as unknown as Record<symbol, EventMemo | undefined>)[MEMO];
+  return m !== undefined ? m : remember(e, MEMO, { ts: Date.parse(e.timestamp as string) || 0, keys: undefined });
+}
+
 /** Event time in ms (memoized per event object). */
 export function tsOf(e: StoredEvent): number {
-  const t = (e as unknown as Record<symbol, number | undefined>)[TS_MS];
-  return t !== undefined ? t : remember(e, TS_MS, Date.parse(e.timestamp) || 0);
+  return memoOf(e).ts;
 }
 
 /**
