@@ -113,7 +113,11 @@ export class Correlator {
     let fix = false;
     for (const c of claims) if (c.eventId === undefined || (c.method === 'jwt' && c.verdict === undefined)) fix = true;
     if (fix) {
-      claims = claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id, ...(c.method === 'jwt' && c.verdict === undefined ? { verdict: 'malformed' as const, reason: 'token not available for verification' } : {}) }));
+      claims = claims.map((c) =>
+        c.method === 'jwt' && c.verdict === undefined
+          ? { ...c, eventId: c.eventId ?? e.id, verdict: 'malformed' as const, reason: 'token not available for verification' }
+          : { ...c, eventId: c.eventId ?? e.id },
+      );
     }
     return storedEvent(e, claims);
   }
