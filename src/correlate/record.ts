@@ -120,13 +120,14 @@ export interface BuildInput {
 const byTime = (a: StoredEvent, b: StoredEvent) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** `now` as an ISO string, computed once per batch (every record of a batch shares it). */
-let lastNow: Date | undefined;
+/** `now` as an ISO string, formatted once per batch (every record of a batch shares it; keyed by value, not by object). */
+let lastNowMs = NaN;
 let lastNowIso = '';
 function isoOf(now: Date): string {
-  if (now !== lastNow) {
+  const ms = now.getTime();
+  if (ms !== lastNowMs) {
     lastNowIso = now.toISOString();
-    lastNow = now;
+    lastNowMs = ms;
   }
   return lastNowIso;
 }
