@@ -181,21 +181,34 @@ export class ElasticsearchLedger implements LedgerBackend {
     this.lock.release();
   };
 
-  /** Which keys have an entry (its seq) and a version document, in one real-time mget. */
+  /**
+   * Which keys have an entry (its seq) and a version document: real-time mgets of the entries, then
+   * of the version documents of the keys that have one (a replay). A key without an entry is appended
+   * whatever its version document says, so new keys, the common case, cost one lookup, not two.
+   */
   private async mgetSeqs(keys: string[]): Promise<Map<string, { entry?: number; version: boolean }>> {
     const out = new Map<string, { entry?: number; version: boolean }>();
+    const ledgered: string[] = [];
     for (let i = 0; i < keys.length; i += PAGE) {
       const chunk = keys.slice(i, i + PAGE);
-      const docs = chunk.flatMap((k) => [
-        { _index: this.ledgerIndex, _id: docId(k), _source: ['seq'] },
-        { _index: this.versionsIndex, _id: docId(k), _source: false },
-      ]);
+      const docs = chunk.map((k) => ({ _index: this.ledgerIndex, _id: docId(k), _source: ['seq'] }));
       const res = await this.call('ledger: look up entries', () => this.client.mget<{ seq?: number }>({ docs, realtime: true }));
       chunk.forEach((k, j) => {
-        const e = res.docs[2 * j] as estypes.GetGetResult<{ seq?: number }>;
-        const v = res.docs[2 * j + 1] as estypes.GetGetResult;
+        const e = res.docs[j] as estypes.GetGetResult<{ seq?: number }>;
         const entry = e?.found ? e._source?.seq : undefined;
-        out.set(k, entry === undefined ? { version: Boolean(v?.found) } : { entry, version: Boolean(v?.found) });
+        if (entry === undefined) out.set(k, { version: false });
+        else {
+          out.set(k, { entry, version: false });
+          ledgered.push(k);
+        }
+      });
+    }
+    for (let i = 0; i < ledgered.length; i += PAGE) {
+      const chunk = ledgered.slice(i, i + PAGE);
+      const docs = chunk.map((k) => ({ _index: this.versionsIndex, _id: docId(k), _source: false }));
+      const res = await this.call('ledger: look up record versions', () => this.client.mget({ docs, realtime: true }));
+      chunk.forEach((k, j) => {
+        if ((res.docs[j] as estypes.GetGetResult | undefined)?.found) out.get(k)!.version = true;
       });
     }
     return out;
