@@ -8,6 +8,10 @@
 //
 //   npm run build && node bench/e2e.mjs [requests=20000]
 //
+// Each phase also reports Elasticsearch's own counters over it (node stats: CPU, indexing, refresh,
+// merge, get and search time). E2E_INDEX_STATS=1 adds them per index; E2E_NODE_ARGS passes flags to
+// the auditmesh process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+//
 // Starts its own Kafka and Elasticsearch with the test harness and stops them at the end.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,6 +36,25 @@ const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
+
+/** Elasticsearch's own counters (one node): CPU and where its indexing/search time went. */
+async function esStats(es) {
+  const r = await es.nodes.stats({ metric: ['process', 'indices'] });
+  const n = Object.values(r.nodes)[0];
+  const i = n.indices;
+  return {
+    cpu_s: n.process.cpu.total_in_millis / 1000,
+    index_ops: i.indexing.index_total, index_s: i.indexing.index_time_in_millis / 1000,
+    delete_ops: i.indexing.delete_total,
+    refreshes: i.refresh.total, refresh_s: i.refresh.total_time_in_millis / 1000,
+    merges: i.merges.total, merge_s: i.merges.total_time_in_millis / 1000,
+    gets: i.get.total, get_s: i.get.time_in_millis / 1000,
+    searches: i.search.query_total, search_s: (i.search.query_time_in_millis + i.search.fetch_time_in_millis) / 1000,
+    flushes: i.flush.total,
+    segments: i.segments.count,
+  };
+}
+const statsDelta = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, k === 'segments' ? b[k] : +(b[k] - a[k]).toFixed(1)]));
 
 function procStats(pid) {
   try {
@@ -111,8 +134,9 @@ async function main() {
     fs.mkdirSync(pdir);
     for (const [type, topic] of Object.entries(topics)) fs.writeFileSync(path.join(pdir, `${type}.yaml`), `id: ${type}\ntype: kafka\ntopics: [${topic}]\nparser: ${type}\nbatch:\n  maxRecords: 4000\n`);
     const env = { ...process.env, KAFKA_BROKERS: infra.kafka.brokers, ELASTICSEARCH_URL: infra.elasticsearch.url, AUDITMESH_DATA_DIR: path.join(tmp, 'data'), AUDITMESH_PIPELINES_DIR: pdir, AUDITMESH_INDEX_PREFIX: 'bench', PORT: '0', LOG_LEVEL: 'warn' };
+    const es0 = await esStats(es);
     const start = performance.now();
-    svc = spawn(process.execPath, [path.join(root, 'bin/auditmesh.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    svc = spawn(process.execPath, [...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(root, 'bin/auditmesh.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
     const samples = [];
     const cpu0 = { cpuSec: 0 };
     const lagOf = async () => {
@@ -158,7 +182,12 @@ async function main() {
       cpu_cores_avg: +((last.cpuSec - cpuAtFirst) / elapsed).toFixed(2),
       rss_peak_mb: Math.round(Math.max(...samples.map((s) => s.rss)) / 1048576),
     };
+    result.auditmesh.elasticsearch = statsDelta(es0, await esStats(es));
     log(`auditmesh: ${JSON.stringify(result.auditmesh)}`);
+    if (process.env.E2E_INDEX_STATS) {
+      const st = await es.indices.stats({ index: 'bench-*', metric: ['refresh', 'get', 'indexing', 'search'] });
+      for (const [ix, v] of Object.entries(st.indices)) log(`${ix}: ${JSON.stringify({ r: v.primaries.refresh, g: [v.primaries.get.total, v.primaries.get.time_in_millis], i: [v.primaries.indexing.index_total, v.primaries.indexing.index_time_in_millis], s: v.primaries.search.query_total })}`);
+    }
 
     // Ceiling 2: bulk-index the documents auditmesh wrote, into fresh indices, as fast as ES takes them.
     await es.indices.refresh({ index: 'bench-*' });
@@ -179,6 +208,7 @@ async function main() {
       for (const [index, m] of Object.entries(mappings)) {
         await es.indices.create({ index: `ceiling-${index.replace(/^bench-/, '')}`, mappings: m.mappings, settings: { number_of_shards: 1, number_of_replicas: 0 } });
       }
+      const es1 = await esStats(es);
       const start2 = performance.now();
       for (let i = 0; i < docs.length; i += 5000) {
         const ops = docs.slice(i, i + 5000).flatMap((d) => [{ index: { _index: d.index, _id: d.id } }, d.doc]);
@@ -187,8 +217,12 @@ async function main() {
       }
       await es.indices.refresh({ index: 'ceiling-*' });
       const s = (performance.now() - start2) / 1000;
-      result.ceiling_es_bulk = { documents: docs.length, docs_per_s: Math.round(docs.length / s), events_per_s: Math.round(result.events / s) };
+      result.ceiling_es_bulk = { documents: docs.length, docs_per_s: Math.round(docs.length / s), events_per_s: Math.round(result.events / s), elasticsearch: statsDelta(es1, await esStats(es)) };
       log(`raw bulk indexing: ${JSON.stringify(result.ceiling_es_bulk)}`);
+    if (process.env.E2E_INDEX_STATS) {
+      const st = await es.indices.stats({ index: 'ceiling-*', metric: ['refresh', 'get', 'indexing', 'search'] });
+      for (const [ix, v] of Object.entries(st.indices)) log(`${ix}: ${JSON.stringify({ r: [v.primaries.refresh.total, v.primaries.refresh.total_time_in_millis], i: [v.primaries.indexing.index_total, v.primaries.indexing.index_time_in_millis] })}`);
+    }
     }
     const ceiling = Math.min(result.ceiling_kafka_consume.events_per_s, result.ceiling_es_bulk.events_per_s);
     result.ratio_to_smaller_ceiling = +(result.auditmesh.events_per_s / ceiling).toFixed(2);
