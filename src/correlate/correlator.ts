@@ -1,5 +1,5 @@
 import type { IdentityClaim, ParsedEvent } from '../model/events';
-import type { AuditRecord, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
+import { isSelfKeyed, type AuditRecord, type RecordQuery, type StoredEvent, type WriteBatch } from '../model/record';
 import type { CorrelationState } from '../pipeline/pendingWrites';
 import { JwtVerifier } from '../identity/jwt';
 import { buildRecord, maxOf, memoOf, minOf, recordIdFor, tsOf } from './record';
@@ -387,12 +387,12 @@ export class Correlator {
     }
     if (!ips.size) return [];
     const from = first - 2 * w, to = last + w + 1;
-    const recs = await this.store.findRecordsByIps({ ips: [...ips], from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'request', limit: 10_000 });
+    const recs = await this.store.findRecordsByIps({ ips: [...ips], from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'request', limit: 10_000, selfKeyedOnly: true });
     if (!recs.length) return [];
     const traced = events.filter(isTraced);
     const inBatch = new Set(events.map((e) => e.id));
     const ids = recs
-      .filter((r) => r.auditmesh.keys.every((k) => k.startsWith('e:')))
+      .filter(isSelfKeyed)
       .flatMap((r) => r.auditmesh.members.filter((m) => m.source !== 'panos' && !inBatch.has(m.event_id)).map((m) => m.event_id));
     if (!ids.length) return [];
     const byIp = new Map<string, StoredEvent[]>();

@@ -140,6 +140,25 @@ export interface DeadLetterQuery {
 }
 
 /** The audit store: correlation state, records, evidence and dead letters. Two engines implement it. */
+/** See `AuditStore.findRecordsByIps`. */
+export interface RecordsByIpsQuery {
+  ips: string[];
+  from: string;
+  to: string;
+  recordType: 'request' | 'session';
+  limit: number;
+  /**
+   * Only records every correlation key of which is an event's own (`e:`): no trace, request or
+   * firewall-session key (a trace-less gateway record waiting for the mesh's trace).
+   */
+  selfKeyedOnly?: boolean;
+}
+
+/** True when every correlation key of `r` is an event's own (`e:`), see RecordsByIpsQuery. */
+export function isSelfKeyed(r: AuditRecord): boolean {
+  return r.auditmesh.keys.every((k) => k.startsWith('e:'));
+}
+
 export interface AuditStore {
   readonly kind: 'sqlite' | 'elasticsearch';
   init(): Promise<void>;
@@ -157,7 +176,7 @@ export interface AuditStore {
    * Correlation support: records of one type whose `source.ip` is any of `ips`, with @timestamp in
    * [from, to). At most `limit` records, any order. Must see writes acknowledged earlier (no refresh lag).
    */
-  findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]>;
+  findRecordsByIps(q: RecordsByIpsQuery): Promise<AuditRecord[]>;
   /** Records and source events of one trace, events in time order. */
   getTrace(traceId: string): Promise<{ records: AuditRecord[]; events: StoredEvent[] }>;
   listDeadLetters(q: DeadLetterQuery): Promise<{ deadLetters: DeadLetter[]; nextCursor?: string }>;

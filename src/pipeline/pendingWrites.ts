@@ -1,4 +1,4 @@
-import type { AuditRecord, AuditStore, RecordPage, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
+import { isSelfKeyed, type AuditRecord, type AuditStore, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../model/record';
 import { recordColumns } from '../store/query';
 
 /** What the correlator reads of the store: its correlation state. */
@@ -82,7 +82,7 @@ export class PendingWrites implements CorrelationState {
     return out;
   }
 
-  async findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]> {
+  async findRecordsByIps(q: RecordsByIpsQuery): Promise<AuditRecord[]> {
     const pending = this.snapshot();
     const found = await this.store.findRecordsByIps(q);
     if (!pending.length) return found;
@@ -90,7 +90,7 @@ export class PendingWrites implements CorrelationState {
     const from = Date.parse(q.from), to = Date.parse(q.to);
     const matches = (r: AuditRecord) => {
       const c = recordColumns(r);
-      return c.recordType === q.recordType && c.ts >= from && c.ts < to && ((c.sourceIp !== null && ips.has(c.sourceIp)) || (c.sourceNatIp !== null && ips.has(c.sourceNatIp)));
+      return (!q.selfKeyedOnly || isSelfKeyed(r)) && c.recordType === q.recordType && c.ts >= from && c.ts < to && ((c.sourceIp !== null && ips.has(c.sourceIp)) || (c.sourceNatIp !== null && ips.has(c.sourceNatIp)));
     };
     const out = new Map(found.map((r) => [r.auditmesh.record_id, r]));
     for (const b of pending) {

@@ -419,6 +419,32 @@ export function storeContract(name: string, makeStore: () => Promise<AuditStore>
         expect(await byIp(['10.1.0.1'], T, at(T, 60_000))).toEqual([]);
         expect(await byIp(['10.1.0.7'], T, at(T, 60_000))).toEqual(['ipA']);
       });
+
+      it('with selfKeyedOnly, only records whose every key is an event\'s own (e:)', async () => {
+        const keyed = (id: string, keys: string[], ts: string) => {
+          const r = makeRecord({ id, ts, sourceIp: '10.2.0.1' });
+          r.auditmesh.keys = keys;
+          return r;
+        };
+        await store.write(
+          batchOf({
+            records: [
+              keyed('self1', ['e:ev-1'], at(T, 0)),
+              keyed('self2', ['e:ev-2', 'e:ev-3'], at(T, 100)),
+              keyed('traced', ['e:ev-4', 't:0af7651916cd43dd8448eb211c80319c'], at(T, 200)),
+              keyed('requested', ['r:req-1'], at(T, 300)),
+              keyed('fw', ['fw:dev:1:10.2.0.1:5000'], at(T, 400)),
+              keyed('mixed', ['e:ev-5', 'r:req-2'], at(T, 500)),
+            ],
+          }),
+        );
+        const q = { ips: ['10.2.0.1'], from: T, to: at(T, 60_000), recordType: 'request' as const, limit: 100 };
+        expect(idsOf(await store.findRecordsByIps({ ...q, selfKeyedOnly: true })).sort()).toEqual(['self1', 'self2']);
+        expect(idsOf(await store.findRecordsByIps(q)).sort()).toEqual(['fw', 'mixed', 'requested', 'self1', 'self2', 'traced']);
+        // Amended to carry a trace key: no longer self-keyed, at once.
+        await store.write(batchOf({ records: [keyed('self2', ['e:ev-2', 't:4bf92f3577b34da6a3ce929d0e0e4736'], at(T, 100))] }));
+        expect(idsOf(await store.findRecordsByIps({ ...q, selfKeyedOnly: true }))).toEqual(['self1']);
+      });
     });
 
     describe('search filters', () => {

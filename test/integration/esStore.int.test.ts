@@ -251,7 +251,7 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
     }
   });
 
-  it('remembers where it wrote records and events and what keys it wrote: reads and amendments of them send no locator or key lookups', async () => {
+  it('remembers where it wrote records, the events and keys it wrote: reads and amendments of them send no locator, event or key lookups', async () => {
     const proxy = await startProxy(elasticsearchUrl(), () => 'forward');
     try {
       const store = newStore({ url: proxy.url });
@@ -265,13 +265,18 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
       expect(lookups().map((d) => [d._index, d._id])).toEqual([[`${store.prefix}-loc`, `r:${id}`]]);
       proxy.mgetBodies.length = 0;
       expect((await store.getRecords([id])).get(id)).toEqual(rec);
-      expect((await store.getEvents([ev.id])).get(ev.id)?.recordId).toBe(id);
+      // The event it wrote comes from the event cache (as written; a fresh object each time).
+      const got = (await store.getEvents([ev.id])).get(ev.id)!;
+      expect(got).toEqual(ev);
+      got.recordId = 'changed-by-caller';
+      expect((await store.getEvents([ev.id, 'ev-unknown'])).get(ev.id)?.recordId).toBe(id);
       expect(Object.fromEntries(await store.lookupKeys(['t:cache-1', 't:unknown']))).toEqual({ 't:cache-1': id });
-      // Documents fetched from their daily indices; only the unknown key went to the keys index.
+      // The record fetched from its daily index; the unknown event's locator and the unknown key
+      // were looked up; the event it wrote was not.
       const after = lookups();
-      expect(after.filter((d) => d._index === `${store.prefix}-loc`)).toEqual([]);
+      expect(after.filter((d) => d._index === `${store.prefix}-loc`).map((d) => d._id)).toEqual(['e:ev-unknown']);
       expect(after.filter((d) => d._index === `${store.prefix}-keys`).map((d) => d._id)).toEqual(['t:unknown']);
-      expect(after.map((d) => d._index).sort()).toEqual([store.dayIndex('events', Date.parse(rec['@timestamp'])), store.dayIndex('records', Date.parse(rec['@timestamp'])), `${store.prefix}-keys`].sort());
+      expect(after.map((d) => d._index).sort()).toEqual([store.dayIndex('records', Date.parse(rec['@timestamp'])), `${store.prefix}-loc`, `${store.prefix}-keys`].sort());
 
       // An amendment rewrites the record where it is, without rewriting its locator.
       proxy.bulkBodies.length = 0;

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Client, errors, type estypes } from '@elastic/elasticsearch';
 import type { DeadLetter, SourceRef } from '../../model/events';
-import type { AuditRecord, AuditStore, DeadLetterQuery, RecordPage, RecordQuery, StoredEvent, WriteBatch } from '../../model/record';
+import { isSelfKeyed, type AuditRecord, type AuditStore, type DeadLetterQuery, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../../model/record';
 import { ConfigError, PipelineError } from '../../errors';
-import { decodeCursor, encodeCursor } from '../query';
+import { decodeCursor, encodeCursor, recordColumns, type RecordColumns } from '../query';
 import { RECORD_SORT_ASC, RECORD_SORT_DESC, recordFilter, searchAfter, withoutApiRecords } from './searchQuery';
 import type { IdentityActivityAggregates, IdentityActivityQuery, ReportAggregates, ReportQuery } from '../../model/analytics';
 import { esIdentityActivity, esReportByIdentity, type RecordSearch } from './esAnalytics';
@@ -67,6 +67,32 @@ export type WriteExtension = (batch: WriteBatch) => Promise<ExtensionOp[]>;
  */
 export type WriteSettled = (error?: unknown) => void;
 
+/** See ElasticsearchStore.unrefreshedRecords. */
+interface UnrefreshedRecord {
+  seq: number;
+  /** The record's columns findRecordsByIps filters on; undefined: the record was deleted. */
+  cols?: RecordColumns;
+  selfKeyed?: boolean;
+  /** The record's JSON as written. */
+  json?: string;
+}
+const UNREFRESHED_MAX_RECORDS = 20_000;
+const UNREFRESHED_MAX_BYTES = 32 * 1024 * 1024;
+/** Addresses per search of findRecordsByIps (a terms query takes up to 65,536 by default). */
+const IPS_PER_SEARCH = 10_000;
+
+/** Key prefixes a self-keyed record has none of (see RecordsByIpsQuery.selfKeyedOnly). */
+const SHARED_KEY_PREFIXES = ['t:', 'r:', 'fw:'];
+
+/** What a `_bulk` answer is asked to contain (`filter_path`): the client reads nothing else. */
+const BULK_ANSWER = ['errors', 'items.*.status', 'items.*.error'];
+
+/** One operation of a `_bulk` body as NDJSON: the action line, then the document unless it is a delete. */
+function bulkLine(op: Op): string {
+  const action = `{"${op.action}":{"_index":${JSON.stringify(op.index)},"_id":${JSON.stringify(op.id)}}}\n`;
+  return op.action === 'delete' ? action : action + JSON.stringify(op.doc) + '\n';
+}
+
 interface Op {
   action: BulkAction;
   index: string;
@@ -76,6 +102,8 @@ interface Op {
   kind: 'record' | 'event' | 'key' | 'locator' | 'dead_letter' | 'extension';
   /** Original (un-hashed) id. */
   ref: string;
+  /** The operation as `_bulk` NDJSON (set when it is sent). */
+  line?: string;
 }
 
 interface Rejected {
@@ -90,6 +118,8 @@ interface Rejected {
 const PAGE = 1000;
 /** Entries of the locator and key caches, each (about 100 bytes per entry). */
 const LOCATOR_CACHE_MAX = 200_000;
+/** Entries of the event cache (about 1-2 kB each: the event's JSON). */
+const EVENT_CACHE_MAX = 50_000;
 const MAX_ID_BYTES = 256;
 const MAX_ORIGINAL_BYTES = 64 * 1024;
 
@@ -142,6 +172,18 @@ export class ElasticsearchStore implements AuditStore {
   /** Record indices written since this store last refreshed them (see findRecordsByIps). */
   private readonly unrefreshed = new Set<string>();
   /**
+   * Records this store wrote or deleted since the last refresh it made of their index, as the write
+   * left them (search does not see them yet): findRecordsByIps answers from these plus a search of
+   * the refreshed index instead of refreshing before every search. Bounded: beyond
+   * UNREFRESHED_MAX_RECORDS / UNREFRESHED_MAX_BYTES the next search refreshes first and they go.
+   */
+  private readonly unrefreshedRecords = new Map<string, UnrefreshedRecord>();
+  private unrefreshedBytes = 0;
+  /** Order of the entries above (an entry older than a refresh's start is visible after it). */
+  private writeSeq = 0;
+  /** A write failed part-way: what it wrote is unknown, so the next search refreshes first. */
+  private unrefreshedUnknown = false;
+  /**
    * Locator cache: locator id → daily index, for documents this process wrote or read (a Map in
    * recency order, the oldest evicted beyond LOCATOR_CACHE_MAX). A document never changes index
    * while it exists, so an entry stays true until the document is deleted, which this store does
@@ -151,6 +193,13 @@ export class ElasticsearchStore implements AuditStore {
   private readonly locCache = new Map<string, string>();
   /** Key cache: correlation key → record id, for keys this process wrote or read (same reasoning). */
   private readonly keyCache = new Map<string, string>();
+  /**
+   * Event cache: event id → the event document this process last wrote (its JSON, as sent), the most
+   * recent EVENT_CACHE_MAX. An event's content never changes under its id and only this store's
+   * writes change its record id, so an entry stays true until retention deletes the event (which
+   * clears the cache). Saves the reads of an amendment: the members of a record written recently.
+   */
+  private readonly eventCache = new Map<string, string>();
 
   constructor(opts: ElasticsearchStoreOptions) {
     const p = opts.indexPrefix;
@@ -267,14 +316,23 @@ export class ElasticsearchStore implements AuditStore {
   }
 
   async refresh(): Promise<void> {
+    const upTo = this.writeSeq;
+    const unknown = this.unrefreshedUnknown;
+    this.unrefreshedUnknown = false;
     this.unrefreshed.clear();
-    await this.call('refresh', () =>
-      this.client.indices.refresh({
-        index: [this.recordsPattern, this.eventsPattern, this.keysIndex, this.locIndex, this.deadLettersIndex],
-        ignore_unavailable: true,
-        allow_no_indices: true,
-      }),
-    );
+    try {
+      await this.call('refresh', () =>
+        this.client.indices.refresh({
+          index: [this.recordsPattern, this.eventsPattern, this.keysIndex, this.locIndex, this.deadLettersIndex],
+          ignore_unavailable: true,
+          allow_no_indices: true,
+        }),
+      );
+    } catch (e) {
+      if (unknown) this.unrefreshedUnknown = true;
+      throw e;
+    }
+    this.refreshedUpTo(upTo);
   }
 
   // ---- reads by id (real-time mget) --------------------------------------------------------
@@ -304,7 +362,18 @@ export class ElasticsearchStore implements AuditStore {
   }
 
   async getEvents(ids: string[]): Promise<Map<string, StoredEvent>> {
-    return this.getById<StoredEvent>('e', ids, 'get events');
+    const uniq = [...new Set(ids)];
+    const missing = uniq.filter((id) => !this.eventCache.has(id));
+    if (missing.length === uniq.length) return this.getById<StoredEvent>('e', uniq, 'get events');
+    const read = missing.length ? await this.getById<StoredEvent>('e', missing, 'get events') : undefined;
+    const out = new Map<string, StoredEvent>();
+    for (const id of uniq) {
+      // A fresh object per read: callers may change what they get.
+      const cached = this.eventCache.get(id);
+      const e = cached !== undefined ? (JSON.parse(cached) as StoredEvent) : read?.get(id);
+      if (e) out.set(id, e);
+    }
+    return out;
   }
 
   private async getById<T>(kind: 'r' | 'e', ids: string[], what: string): Promise<Map<string, T>> {
@@ -429,9 +498,15 @@ export class ElasticsearchStore implements AuditStore {
     // Deleted documents leave the cache before the bulk (whatever its outcome, the cache never
     // names an index a document may have left); written ones enter it after their item succeeded.
     for (const id of deleted) this.locCache.delete(locId('r', id));
+    // Likewise events being rewritten (a new record id): a bulk that fails part-way may leave either.
+    for (const id of events.keys()) this.eventCache.delete(id);
     let bulkResult: { op: Op; status: number; error: unknown }[];
     try {
       bulkResult = await this.bulk(ops, 'write batch');
+    } catch (e) {
+      // Some of its records may be in the index, unseen by search: the next search refreshes first.
+      if (recordIndices.size || deleted.length) this.unrefreshedUnknown = true;
+      throw e;
     } finally {
       // A refresh that ran while the bulk was in flight (a search of the next batch's correlation)
       // may have missed its documents: they stay "written since the last refresh".
@@ -443,7 +518,13 @@ export class ElasticsearchStore implements AuditStore {
       if (op.action !== 'index' || refused.has(op) || !op.doc) continue;
       if (op.kind === 'locator') this.cacheLocator(op.id, (op.doc as { index: string }).index);
       else if (op.kind === 'key') cacheBounded(this.keyCache, op.ref, (op.doc as { record_id: string }).record_id);
+      else if (op.kind === 'event' && op.line) cacheBounded(this.eventCache, op.ref, op.line.slice(op.line.indexOf('\n') + 1, -1), EVENT_CACHE_MAX);
+      else if (op.kind === 'record' && op.line) {
+        const r = op.doc as AuditRecord;
+        this.setUnrefreshed(op.ref, { seq: ++this.writeSeq, cols: recordColumns(r), selfKeyed: isSelfKeyed(r), json: op.line.slice(op.line.indexOf('\n') + 1, -1) });
+      }
     }
+    for (const id of deleted) this.setUnrefreshed(id, { seq: ++this.writeSeq });
     for (const f of failed) {
       if (f.op.action === 'delete' || (f.op.kind !== 'record' && f.op.kind !== 'event')) {
         throw new PipelineError(
@@ -484,35 +565,41 @@ export class ElasticsearchStore implements AuditStore {
    */
   private async bulk(ops: Op[], what: string): Promise<{ op: Op; status: number; error: unknown }[]> {
     const refused: { op: Op; status: number; error: unknown }[] = [];
+    // Each operation is serialized once, here: its size decides the request it goes into, and the
+    // same text is the request body (and the body of a retry).
     let chunk: Op[] = [];
+    let lines: string[] = [];
     let bytes = 0;
     for (const op of ops) {
-      const size = op.doc === undefined ? 128 : Buffer.byteLength(JSON.stringify(op.doc)) + 128;
+      const line = (op.line = bulkLine(op));
+      const size = Buffer.byteLength(line);
       if (chunk.length && (bytes + size > this.maxBulkBytes || chunk.length >= this.maxBulkOps)) {
-        refused.push(...(await this.bulkOnce(chunk, what)));
+        refused.push(...(await this.bulkOnce(chunk, lines, what)));
         chunk = [];
+        lines = [];
         bytes = 0;
       }
       chunk.push(op);
+      lines.push(line);
       bytes += size;
     }
-    if (chunk.length) refused.push(...(await this.bulkOnce(chunk, what)));
+    if (chunk.length) refused.push(...(await this.bulkOnce(chunk, lines, what)));
     return refused;
   }
 
-  private async bulkOnce(ops: Op[], what: string): Promise<{ op: Op; status: number; error: unknown }[]> {
+  private async bulkOnce(ops: Op[], lines: string[], what: string): Promise<{ op: Op; status: number; error: unknown }[]> {
     const refused: { op: Op; status: number; error: unknown }[] = [];
     let pending = ops;
+    let body = lines;
     for (let attempt = 1; pending.length; attempt++) {
       let retry: Op[] = [];
+      let retryLines: string[] = [];
       let last: { status?: number; reason: string; cause?: unknown };
       try {
-        const operations: unknown[] = [];
-        for (const op of pending) {
-          operations.push({ [op.action]: { _index: op.index, _id: op.id } });
-          if (op.action !== 'delete') operations.push(op.doc);
-        }
-        const res = await this.client.bulk({ operations, refresh: false }, { maxRetries: 0, requestTimeout: this.requestTimeoutMs });
+        // The body as prepared NDJSON text (the client sends a string as it is); the answer only
+        // with what is read of it: `errors`, and each item's status and error.
+        const operations = body.join('') as unknown as estypes.BulkRequest['operations'];
+        const res = await this.client.bulk({ operations, refresh: false, filter_path: BULK_ANSWER }, { maxRetries: 0, requestTimeout: this.requestTimeoutMs });
         if (res.items.length !== pending.length) {
           throw new PipelineError(`elasticsearch ${what}: bulk answered ${res.items.length} items for ${pending.length} operations`, 'es_request_failed', false, 'sink');
         }
@@ -524,6 +611,7 @@ export class ElasticsearchStore implements AuditStore {
           const outcome = classifyItem(op.action, status);
           if (outcome === 'retry') {
             retry.push(op);
+            retryLines.push(body[i]!);
             lastItem = { status, error: r?.error };
           } else if (outcome === 'reject') refused.push({ op, status, error: r?.error });
         });
@@ -533,6 +621,7 @@ export class ElasticsearchStore implements AuditStore {
         const pe = classifyRequestError(e, what);
         if (!pe.retriable) throw pe;
         retry = pending;
+        retryLines = body;
         last = { status: ((e as { meta?: { statusCode?: number } }).meta?.statusCode), reason: pe.message, cause: e };
       }
       if (attempt >= this.retry.maxAttempts) {
@@ -548,6 +637,7 @@ export class ElasticsearchStore implements AuditStore {
       this.stats.retriedOperations += retry.length;
       await sleep(backoffMs(attempt, this.retry));
       pending = retry;
+      body = retryLines;
     }
     return refused;
   }
@@ -581,45 +671,84 @@ export class ElasticsearchStore implements AuditStore {
   /**
    * Correlation support: records of one type whose source.ip is any of `ips`, @timestamp in [from, to),
    * at most `limit`, in no particular order. It must see every acknowledged write, and search only
-   * sees refreshed data: so the record indices this store wrote since their last refresh are refreshed
-   * first (at most once per batch, as batches are serialized; nothing to do when nothing was written).
+   * sees refreshed data: the records this store wrote or deleted since it last refreshed their index
+   * (unrefreshedRecords) are matched in memory and replace what the search returns for them. Only
+   * when those grow past their bounds, or a write failed part-way (what it left is unknown), is the
+   * index refreshed first: a refresh per batch, written while the next bulk is indexing, cost about
+   * as much as the search. Records another process wrote are seen once Elasticsearch refreshed them
+   * (refresh_interval), as before.
    */
-  async findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]> {
+  async findRecordsByIps(q: RecordsByIpsQuery): Promise<AuditRecord[]> {
     // The ip field compares addresses; a string that is not one cannot match a stored address.
     const ips = [...new Set(q.ips)].filter((ip) => net.isIP(ip) !== 0);
     const from = Date.parse(q.from);
     const to = Date.parse(q.to);
     if (!ips.length || !Number.isFinite(from) || !Number.isFinite(to) || q.limit <= 0) return [];
-    await this.refreshWritten();
+    if (this.unrefreshedUnknown || this.unrefreshedRecords.size > UNREFRESHED_MAX_RECORDS || this.unrefreshedBytes > UNREFRESHED_MAX_BYTES) await this.refreshWritten();
+    // Taken before the search: a refresh that completes meanwhile drops entries the search may
+    // have started too early to see.
+    const recent = new Map(this.unrefreshedRecords);
+    const wanted = new Set(ips);
     const out = new Map<string, AuditRecord>();
-    for (let i = 0; i < ips.length && out.size < q.limit; i += PAGE) {
+    for (let i = 0; i < ips.length && out.size < q.limit; i += IPS_PER_SEARCH) {
       const query: estypes.QueryDslQueryContainer = {
         bool: {
           filter: [
             // NAT aware: the client address before or after source NAT.
-            { bool: { should: [{ terms: { 'source.ip': ips.slice(i, i + PAGE) } }, { terms: { 'source.nat.ip': ips.slice(i, i + PAGE) } }], minimum_should_match: 1 } },
+            { bool: { should: [{ terms: { 'source.ip': ips.slice(i, i + IPS_PER_SEARCH) } }, { terms: { 'source.nat.ip': ips.slice(i, i + IPS_PER_SEARCH) } }], minimum_should_match: 1 } },
             { term: { 'auditmesh.record_type': { value: q.recordType } } },
             { range: { '@timestamp': { gte: from, lt: to, format: 'epoch_millis' } } },
           ],
+          // Records with a trace, request or firewall-session key are left in the index, not sent
+          // back to be dropped here (isSelfKeyed below keeps the answer exact for any other key).
+          ...(q.selfKeyedOnly ? { must_not: SHARED_KEY_PREFIXES.map((p) => ({ prefix: { 'auditmesh.keys': { value: p } } })) } : {}),
         },
       };
       for (const r of await this.searchAll<AuditRecord>(this.recordsPattern, query, RECORD_SORT_ASC, 'find records by ip', q.limit - out.size)) {
-        out.set(r.auditmesh.record_id, r);
+        // What this store wrote since (a newer version, or a deletion) replaces what search saw.
+        if (!recent.has(r.auditmesh.record_id) && (!q.selfKeyedOnly || isSelfKeyed(r))) out.set(r.auditmesh.record_id, r);
       }
+    }
+    for (const [id, u] of recent) {
+      if (out.size >= q.limit) break;
+      const c = u.cols;
+      if (!c || c.recordType !== q.recordType || !(c.ts >= from && c.ts < to) || (q.selfKeyedOnly && !u.selfKeyed)) continue;
+      if ((c.sourceIp !== null && wanted.has(c.sourceIp)) || (c.sourceNatIp !== null && wanted.has(c.sourceNatIp))) out.set(id, JSON.parse(u.json!) as AuditRecord);
     }
     return [...out.values()].slice(0, q.limit);
   }
 
+  private setUnrefreshed(id: string, u: UnrefreshedRecord): void {
+    const old = this.unrefreshedRecords.get(id);
+    if (old?.json) this.unrefreshedBytes -= old.json.length;
+    this.unrefreshedRecords.delete(id);
+    this.unrefreshedRecords.set(id, u);
+    if (u.json) this.unrefreshedBytes += u.json.length;
+  }
+
+  /** A refresh that started when `writeSeq` was `upTo` completed: entries up to it are searchable. */
+  private refreshedUpTo(upTo: number): void {
+    for (const [id, u] of this.unrefreshedRecords) {
+      if (u.seq > upTo) continue;
+      if (u.json) this.unrefreshedBytes -= u.json.length;
+      this.unrefreshedRecords.delete(id);
+    }
+  }
+
   private async refreshWritten(): Promise<void> {
-    if (!this.unrefreshed.size) return;
+    const upTo = this.writeSeq;
+    const unknown = this.unrefreshedUnknown;
+    this.unrefreshedUnknown = false;
     const index = [...this.unrefreshed];
     this.unrefreshed.clear();
     try {
-      await this.call('refresh written record indices', () => this.client.indices.refresh({ index, ignore_unavailable: true, allow_no_indices: true }));
+      if (index.length) await this.call('refresh written record indices', () => this.client.indices.refresh({ index, ignore_unavailable: true, allow_no_indices: true }));
     } catch (e) {
       for (const i of index) this.unrefreshed.add(i);
+      if (unknown) this.unrefreshedUnknown = true;
       throw e;
     }
+    this.refreshedUpTo(upTo);
   }
 
   async getTrace(traceId: string): Promise<{ records: AuditRecord[]; events: StoredEvent[] }> {
@@ -716,6 +845,7 @@ export class ElasticsearchStore implements AuditStore {
     // Expired indices, their locators and keys go away: the caches may name them.
     this.locCache.clear();
     this.keyCache.clear();
+    this.eventCache.clear();
     const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
     const cutoffMs = today - this.retentionDays * 86_400_000;
     const res = await this.call('list daily indices', () =>
@@ -770,11 +900,11 @@ export class ElasticsearchStore implements AuditStore {
   }
 }
 
-/** Set `k` in a recency-ordered Map, evicting the oldest entry beyond LOCATOR_CACHE_MAX. */
-function cacheBounded(m: Map<string, string>, k: string, v: string): void {
+/** Set `k` in a recency-ordered Map, evicting the oldest entry beyond `max`. */
+function cacheBounded(m: Map<string, string>, k: string, v: string, max = LOCATOR_CACHE_MAX): void {
   m.delete(k);
   m.set(k, v);
-  if (m.size > LOCATOR_CACHE_MAX) m.delete(m.keys().next().value!);
+  if (m.size > max) m.delete(m.keys().next().value!);
 }
 
 /** A valid `_id` for any string: itself up to 256 bytes, else `#` + SHA-256 (ES limits `_id` to 512 bytes). */

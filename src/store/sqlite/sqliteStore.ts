@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeadLetter } from '../../model/events';
-import type { AuditRecord, AuditStore, DeadLetterQuery, RecordPage, RecordQuery, StoredEvent, WriteBatch } from '../../model/record';
+import { isSelfKeyed, type AuditRecord, type AuditStore, type DeadLetterQuery, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../../model/record';
 import { PipelineError } from '../../errors';
 import { decodeCursor, encodeCursor, recordColumns } from '../query';
 import type { IdentityActivityAggregates, IdentityActivityQuery, ReportAggregates, ReportQuery } from '../../model/analytics';
@@ -374,7 +374,7 @@ export class SqliteStore implements AuditStore {
     return row.n > BROAD_PREFIX_ROWS;
   }
 
-  async findRecordsByIps(q: { ips: string[]; from: string; to: string; recordType: 'request' | 'session'; limit: number }): Promise<AuditRecord[]> {
+  async findRecordsByIps(q: RecordsByIpsQuery): Promise<AuditRecord[]> {
     const out: AuditRecord[] = [];
     const from = Date.parse(q.from), to = Date.parse(q.to);
     // Chunked IN lists keep every statement under SQLite's variable limit. `+record_type` keeps the
@@ -388,7 +388,10 @@ export class SqliteStore implements AuditStore {
              UNION SELECT id FROM records WHERE source_nat_ip IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?) LIMIT ?`,
       )
         .all(...chunk, q.recordType, from, to, ...chunk, q.recordType, from, to, q.limit - out.length) as { doc: string }[];
-      for (const r of rows) out.push(JSON.parse(r.doc) as AuditRecord);
+      for (const r of rows) {
+        const rec = JSON.parse(r.doc) as AuditRecord;
+        if (!q.selfKeyedOnly || isSelfKeyed(rec)) out.push(rec);
+      }
     }
     return out;
   }
