@@ -62,6 +62,8 @@ interface Proxy {
   bulkBodies: string[];
   /** Bodies of the `_mget` requests that went through. */
   mgetBodies: string[];
+  /** Every request, as `METHOD /path` (no query string). */
+  requests: string[];
   close(): Promise<void>;
 }
 type BulkHook = (n: number, body: string) => { status: number; body: unknown } | 'forward' | { rewrite: (reply: { errors: boolean; items: Record<string, { _index?: string; _id?: string; status: number; error?: unknown }>[] }) => void };
@@ -69,7 +71,9 @@ type BulkHook = (n: number, body: string) => { status: number; body: unknown } |
 async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
   const bulkBodies: string[] = [];
   const mgetBodies: string[] = [];
+  const requests: string[] = [];
   const server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -113,6 +117,7 @@ async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     bulkBodies,
     mgetBodies,
+    requests,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -246,6 +251,46 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
       } finally {
         await direct.close();
       }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('finds records by address right after writing them without a refresh; refreshes first beyond the in-memory bound or after a failed write', async () => {
+    let failBulk = false;
+    const proxy = await startProxy(elasticsearchUrl(), () => (failBulk ? { status: 500, body: { error: 'injected by the test proxy' } } : 'forward'));
+    try {
+      const store = newStore({ url: proxy.url, unrefreshedMaxRecords: 2, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+      await store.init();
+      const T = '2024-05-12T08:00:00.000Z';
+      const rec = (id: string, ms: number, sourceIp = '10.3.0.1') => makeRecord({ id, ts: new Date(Date.parse(T) + ms).toISOString(), sourceIp });
+      const find = async () => (await store.findRecordsByIps({ ips: ['10.3.0.1'], from: T, to: '2024-05-12T09:00:00.000Z', recordType: 'request', limit: 100 })).map((r) => r.auditmesh.record_id).sort();
+      const refreshes = () => proxy.requests.filter((r) => r.endsWith('/_refresh')).length;
+
+      await store.write(batchOf({ records: [rec('ov-a', 0), rec('ov-b', 1000)] }));
+      const before = refreshes();
+      expect(await find()).toEqual(['ov-a', 'ov-b']);
+      // An amendment that moves a record off the address, and a deletion: seen at once, still no refresh.
+      await store.write(batchOf({ records: [rec('ov-a', 0, '10.3.0.9')] }));
+      expect(await find()).toEqual(['ov-b']);
+      await store.write(batchOf({ deletedRecords: ['ov-b'] }));
+      expect(await find()).toEqual([]);
+      expect(refreshes()).toBe(before);
+
+      // Three records written since the last refresh: beyond the bound of 2, the search refreshes first.
+      await store.write(batchOf({ records: [rec('ov-c', 2000), rec('ov-d', 3000), rec('ov-e', 4000)] }));
+      expect(await find()).toEqual(['ov-c', 'ov-d', 'ov-e']);
+      expect(refreshes()).toBe(before + 1);
+      // Now searchable, they are no longer held; the answer is the same without another refresh.
+      expect(await find()).toEqual(['ov-c', 'ov-d', 'ov-e']);
+      expect(refreshes()).toBe(before + 1);
+
+      // A write that fails leaves the index unknown: the next search refreshes first.
+      failBulk = true;
+      await expect(store.write(batchOf({ records: [rec('ov-f', 5000)] }))).rejects.toThrow();
+      failBulk = false;
+      await find();
+      expect(refreshes()).toBe(before + 2);
     } finally {
       await proxy.close();
     }

@@ -28,10 +28,15 @@ export interface ElasticsearchStoreOptions {
   retry?: Partial<RetryPolicy>;
   /** Timeout of one HTTP request, in ms. Default 30000 ms. */
   requestTimeoutMs?: number;
-  /** Max bytes of one `_bulk` request body (approximate, JSON of the documents). Default 8 MiB. */
+  /** Max bytes of one `_bulk` request body (its NDJSON; an operation bigger than this goes alone). Default 8 MiB. */
   maxBulkBytes?: number;
   /** Max operations of one `_bulk` request. Default 10,000. */
   maxBulkOps?: number;
+  /**
+   * Records written since the last refresh that findRecordsByIps matches in memory before it
+   * refreshes instead (default 20,000; see ElasticsearchStore.unrefreshedRecords).
+   */
+  unrefreshedMaxRecords?: number;
   /** Directory of the index template JSON files. Default: `pipelines/elasticsearch` of the repository. */
   templatesDir?: string;
   /** Clock, for tests. */
@@ -163,6 +168,7 @@ export class ElasticsearchStore implements AuditStore {
   /** Upper bounds of one `_bulk` request (Elasticsearch guidance: a few MB to tens of MB). */
   private readonly maxBulkBytes: number;
   private readonly maxBulkOps: number;
+  private readonly unrefreshedMaxRecords: number;
   private readonly retentionDays: number;
   private readonly templatesDir: string;
   private readonly now: () => Date;
@@ -175,7 +181,7 @@ export class ElasticsearchStore implements AuditStore {
    * Records this store wrote or deleted since the last refresh it made of their index, as the write
    * left them (search does not see them yet): findRecordsByIps answers from these plus a search of
    * the refreshed index instead of refreshing before every search. Bounded: beyond
-   * UNREFRESHED_MAX_RECORDS / UNREFRESHED_MAX_BYTES the next search refreshes first and they go.
+   * unrefreshedMaxRecords / UNREFRESHED_MAX_BYTES the next search refreshes first and they go.
    */
   private readonly unrefreshedRecords = new Map<string, UnrefreshedRecord>();
   private unrefreshedBytes = 0;
@@ -217,6 +223,7 @@ export class ElasticsearchStore implements AuditStore {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.maxBulkBytes = opts.maxBulkBytes ?? 8 * 1024 * 1024;
     this.maxBulkOps = opts.maxBulkOps ?? 10_000;
+    this.unrefreshedMaxRecords = opts.unrefreshedMaxRecords ?? UNREFRESHED_MAX_RECORDS;
     this.templatesDir = opts.templatesDir ?? DEFAULT_TEMPLATES_DIR;
     this.now = opts.now ?? (() => new Date());
     if (opts.client) {
@@ -684,7 +691,7 @@ export class ElasticsearchStore implements AuditStore {
     const from = Date.parse(q.from);
     const to = Date.parse(q.to);
     if (!ips.length || !Number.isFinite(from) || !Number.isFinite(to) || q.limit <= 0) return [];
-    if (this.unrefreshedUnknown || this.unrefreshedRecords.size > UNREFRESHED_MAX_RECORDS || this.unrefreshedBytes > UNREFRESHED_MAX_BYTES) await this.refreshWritten();
+    if (this.unrefreshedUnknown || this.unrefreshedRecords.size > this.unrefreshedMaxRecords || this.unrefreshedBytes > UNREFRESHED_MAX_BYTES) await this.refreshWritten();
     // Taken before the search: a refresh that completes meanwhile drops entries the search may
     // have started too early to see.
     const recent = new Map(this.unrefreshedRecords);
