@@ -237,6 +237,32 @@ describe('ledger/elasticsearch > single-writer head', () => {
     expect(res).toMatchObject({ ok: true, checked: { entries: 7 } });
   });
 
+  it('a replayed batch whose entries landed but one version document did not re-sends that document only', async () => {
+    const { prefix, dir } = fresh();
+    const { store, ledger } = await open(prefix, dir);
+    cleanup.push(async () => {
+      await ledger.close();
+      await store.close();
+    });
+    await store.write(TRAIL.b1);
+    const versions = async () => {
+      await admin.indices.refresh({ index: `${prefix}-record-versions` });
+      return (await admin.search<{ record_id: string; version: number; seq: number }>({ index: `${prefix}-record-versions`, size: 100, sort: [{ seq: 'asc' }] })).hits.hits;
+    };
+    const before = await versions();
+    expect(before.length).toBeGreaterThan(0);
+    const lost = before[0]!;
+    await admin.delete({ index: `${prefix}-record-versions`, id: lost._id!, refresh: true });
+    expect((await ledger.verify()).ok).toBe(false);
+    // The runner retries the same batch: no new entry, the missing version document is back.
+    await store.write(TRAIL.b1);
+    const after = await versions();
+    expect(after.map((h) => [h._id, h._source])).toEqual(before.map((h) => [h._id, h._source]));
+    const res = await ledger.verify();
+    expect(res.problems).toEqual([]);
+    expect(res).toMatchObject({ ok: true, checked: { entries: before.length } });
+  });
+
   it('serializes concurrent writes that carry ledger operations (API audit records and pipeline batches)', async () => {
     const { prefix, dir } = fresh();
     const { store, ledger } = await open(prefix, dir);
