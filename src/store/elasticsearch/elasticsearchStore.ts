@@ -531,7 +531,8 @@ export class ElasticsearchStore implements AuditStore {
         this.setUnrefreshed(op.ref, { seq: ++this.writeSeq, cols: recordColumns(r), selfKeyed: isSelfKeyed(r), json: op.line.slice(op.line.indexOf('\n') + 1, -1) });
       }
     }
-    for (const id of deleted) this.setUnrefreshed(id, { seq: ++this.writeSeq });
+    const undeleted = new Set(failed.filter((f) => f.op.action === 'delete' && f.op.kind === 'record').map((f) => f.op.ref));
+    for (const id of deleted) if (!undeleted.has(id)) this.setUnrefreshed(id, { seq: ++this.writeSeq });
     for (const f of failed) {
       if (f.op.action === 'delete' || (f.op.kind !== 'record' && f.op.kind !== 'event')) {
         throw new PipelineError(
