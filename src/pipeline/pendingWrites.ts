@@ -1,5 +1,5 @@
 import { isSelfKeyed, type AuditRecord, type AuditStore, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../model/record';
-import { recordColumns } from '../store/query';
+import { matchesRecordsByIps, recordColumns } from '../store/query';
 
 /** What the correlator reads of the store: its correlation state. */
 export type CorrelationState = Pick<AuditStore, 'lookupKeys' | 'getRecords' | 'getEvents' | 'findRecordsByIps' | 'searchRecords' | 'refresh'>;
@@ -88,10 +88,7 @@ export class PendingWrites implements CorrelationState {
     if (!pending.length) return found;
     const ips = new Set(q.ips);
     const from = Date.parse(q.from), to = Date.parse(q.to);
-    const matches = (r: AuditRecord) => {
-      const c = recordColumns(r);
-      return (!q.selfKeyedOnly || isSelfKeyed(r)) && c.recordType === q.recordType && c.ts >= from && c.ts < to && ((c.sourceIp !== null && ips.has(c.sourceIp)) || (c.sourceNatIp !== null && ips.has(c.sourceNatIp)));
-    };
+    const matches = (r: AuditRecord) => matchesRecordsByIps(recordColumns(r), isSelfKeyed(r), q, ips, from, to);
     const out = new Map(found.map((r) => [r.auditmesh.record_id, r]));
     for (const b of pending) {
       for (const id of b.deletedRecords) out.delete(id);

@@ -1,4 +1,4 @@
-import type { AuditRecord, RecordQuery } from '../model/record';
+import type { AuditRecord, RecordQuery, RecordsByIpsQuery } from '../model/record';
 import { getPath } from '../parsers/common';
 
 /**
@@ -63,6 +63,21 @@ export interface RecordColumns {
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : null);
+
+/**
+ * Whether a record answers a `findRecordsByIps` query: its type, @timestamp in [from, to) (ms), its
+ * source address before or after NAT in `ips`, and self-keyed when the query asks for that. For the
+ * records a store or the write pipeline holds in memory (a search filters the same way).
+ */
+export function matchesRecordsByIps(c: RecordColumns, selfKeyed: boolean, q: RecordsByIpsQuery, ips: ReadonlySet<string>, from: number, to: number): boolean {
+  return (
+    (!q.selfKeyedOnly || selfKeyed) &&
+    c.recordType === q.recordType &&
+    c.ts >= from &&
+    c.ts < to &&
+    ((c.sourceIp !== null && ips.has(c.sourceIp)) || (c.sourceNatIp !== null && ips.has(c.sourceNatIp)))
+  );
+}
 
 export function recordColumns(r: AuditRecord): RecordColumns {
   const status = getPath(r, 'http.response.status_code');

@@ -4,7 +4,7 @@ import { Client, errors, type estypes } from '@elastic/elasticsearch';
 import type { DeadLetter, SourceRef } from '../../model/events';
 import { isSelfKeyed, type AuditRecord, type AuditStore, type DeadLetterQuery, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../../model/record';
 import { ConfigError, PipelineError } from '../../errors';
-import { decodeCursor, encodeCursor, recordColumns, type RecordColumns } from '../query';
+import { decodeCursor, encodeCursor, matchesRecordsByIps, recordColumns, type RecordColumns } from '../query';
 import { RECORD_SORT_ASC, RECORD_SORT_DESC, recordFilter, searchAfter, withoutApiRecords } from './searchQuery';
 import type { IdentityActivityAggregates, IdentityActivityQuery, ReportAggregates, ReportQuery } from '../../model/analytics';
 import { esIdentityActivity, esReportByIdentity, type RecordSearch } from './esAnalytics';
@@ -96,6 +96,11 @@ const BULK_ANSWER = ['errors', 'items.*.status', 'items.*.error'];
 function bulkLine(op: Op): string {
   const action = `{"${op.action}":{"_index":${JSON.stringify(op.index)},"_id":${JSON.stringify(op.id)}}}\n`;
   return op.action === 'delete' ? action : action + JSON.stringify(op.doc) + '\n';
+}
+
+/** The document's JSON of a `bulkLine` (its second line). */
+function docJsonOf(line: string): string {
+  return line.slice(line.indexOf('\n') + 1, -1);
 }
 
 interface Op {
@@ -525,10 +530,10 @@ export class ElasticsearchStore implements AuditStore {
       if (op.action !== 'index' || refused.has(op) || !op.doc) continue;
       if (op.kind === 'locator') this.cacheLocator(op.id, (op.doc as { index: string }).index);
       else if (op.kind === 'key') cacheBounded(this.keyCache, op.ref, (op.doc as { record_id: string }).record_id);
-      else if (op.kind === 'event' && op.line) cacheBounded(this.eventCache, op.ref, op.line.slice(op.line.indexOf('\n') + 1, -1), EVENT_CACHE_MAX);
+      else if (op.kind === 'event' && op.line) cacheBounded(this.eventCache, op.ref, docJsonOf(op.line), EVENT_CACHE_MAX);
       else if (op.kind === 'record' && op.line) {
         const r = op.doc as AuditRecord;
-        this.setUnrefreshed(op.ref, { seq: ++this.writeSeq, cols: recordColumns(r), selfKeyed: isSelfKeyed(r), json: op.line.slice(op.line.indexOf('\n') + 1, -1) });
+        this.setUnrefreshed(op.ref, { seq: ++this.writeSeq, cols: recordColumns(r), selfKeyed: isSelfKeyed(r), json: docJsonOf(op.line) });
       }
     }
     const undeleted = new Set(failed.filter((f) => f.op.action === 'delete' && f.op.kind === 'record').map((f) => f.op.ref));
@@ -719,9 +724,7 @@ export class ElasticsearchStore implements AuditStore {
     }
     for (const [id, u] of recent) {
       if (out.size >= q.limit) break;
-      const c = u.cols;
-      if (!c || c.recordType !== q.recordType || !(c.ts >= from && c.ts < to) || (q.selfKeyedOnly && !u.selfKeyed)) continue;
-      if ((c.sourceIp !== null && wanted.has(c.sourceIp)) || (c.sourceNatIp !== null && wanted.has(c.sourceNatIp))) out.set(id, JSON.parse(u.json!) as AuditRecord);
+      if (u.cols && matchesRecordsByIps(u.cols, u.selfKeyed === true, q, wanted, from, to)) out.set(id, JSON.parse(u.json!) as AuditRecord);
     }
     return [...out.values()].slice(0, q.limit);
   }
