@@ -5,6 +5,7 @@ import { JwtVerifier } from '../identity/jwt';
 import { buildRecord, maxOf, memoOf, minOf, recordIdFor, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
+import { extend } from '../model/extend';
 
 export interface CorrelatorOptions {
   maxMembersPerRecord: number;
@@ -115,8 +116,8 @@ export class Correlator {
     if (fix) {
       claims = claims.map((c) =>
         c.method === 'jwt' && c.verdict === undefined
-          ? { ...c, eventId: c.eventId ?? e.id, verdict: 'malformed' as const, reason: 'token not available for verification' }
-          : { ...c, eventId: c.eventId ?? e.id },
+          ? extend(c, { eventId: c.eventId ?? e.id, verdict: 'malformed' as const, reason: 'token not available for verification' })
+          : extend(c, { eventId: c.eventId ?? e.id }),
       );
     }
     return storedEvent(e, claims);
@@ -130,19 +131,19 @@ export class Correlator {
       const verified: IdentityClaim[] = [];
       for (const t of e.tokens) {
         const v = await this.verifier.verify(t, Number.isFinite(at) ? at : this.clock().getTime(), e.source);
-        verified.push({ ...v.claim, eventId: e.id });
+        verified.push(extend(v.claim, { eventId: e.id }));
       }
       const hashes = new Set(verified.map((c) => c.tokenSha256));
       claims = [
         ...claims.filter((c) => !(c.method === 'jwt' && c.tokenSha256 && hashes.has(c.tokenSha256))).map((c) =>
-          c.method === 'jwt' && c.verdict === undefined ? { ...c, verdict: 'unknown_issuer' as const, reason: 'no identity issuer is configured' } : c,
+          c.method === 'jwt' && c.verdict === undefined ? extend(c, { verdict: 'unknown_issuer' as const, reason: 'no identity issuer is configured' }) : c,
         ),
         ...verified,
       ];
     } else {
-      claims = claims.map((c) => (c.method === 'jwt' && c.verdict === undefined ? { ...c, verdict: 'malformed' as const, reason: 'token not available for verification' } : c));
+      claims = claims.map((c) => (c.method === 'jwt' && c.verdict === undefined ? extend(c, { verdict: 'malformed' as const, reason: 'token not available for verification' }) : c));
     }
-    return storedEvent(e, claims.map((c) => ({ ...c, eventId: c.eventId ?? e.id })));
+    return storedEvent(e, claims.map((c) => (c.eventId === undefined ? extend(c, { eventId: e.id }) : c)));
   }
 
   /** Correlate a batch of parsed events into a store write (without dead letters). */
@@ -329,7 +330,7 @@ export class Correlator {
         if (fresh.has(ev)) {
           ev.recordId = work.target;
           out.events.push(ev);
-        } else out.events.push({ ...ev, recordId: work.target });
+        } else out.events.push(extend(ev, { recordId: work.target }));
       }
       // Only keys that are new or point elsewhere need writing. A key looked up in this batch is judged
       // by the key store itself, not by the record listing it: a batch whose write was cut short (a crash

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Ecs, IdentityClaim, SourceType } from '../model/events';
 import type { AuditRecord, MemberRef, StoredEvent } from '../model/record';
 import { resolveIdentity } from '../identity/resolve';
+import { extend } from '../model/extend';
 
 /** Deterministic record id from the record's founding correlation key. */
 export function recordIdFor(key: string): string {
@@ -78,7 +79,7 @@ class Merger {
   own(parent: Record<string, unknown>, key: string): Record<string, unknown> {
     const cur = parent[key];
     if (isObj(cur) && this.owned?.has(cur)) return cur;
-    const copy: Record<string, unknown> = isObj(cur) ? { ...cur } : {};
+    const copy: Record<string, unknown> = isObj(cur) ? extend(cur) : {};
     (this.owned ??= new Set()).add(copy);
     parent[key] = copy;
     return copy;
@@ -189,7 +190,7 @@ export function buildRecord(inp: BuildInput): AuditRecord {
       if (typeof nat?.ip === 'string') relIp.push(nat.ip);
     }
     for (const c of e.claims) {
-      claims.push(c.eventId === undefined ? { ...c, eventId: e.id } : c);
+      claims.push(c.eventId === undefined ? extend(c, { eventId: e.id }) : c);
       if (c.subject) relUser.push(c.subject);
       if (c.tokenSha256) relHash.push(c.tokenSha256);
     }

@@ -3,6 +3,7 @@ import * as jose from 'jose';
 import type { IssuerConfig } from '../config/schema';
 import type { IdentityClaim, Verdict } from '../model/events';
 import { sha256Hex } from '../parsers/common';
+import { extend } from '../model/extend';
 
 export interface TokenVerdict {
   verdict: Verdict;
@@ -40,7 +41,7 @@ export class JwtVerifier {
     const tokenSha256 = sha256Hex(token);
     const cacheKey = `${tokenSha256}|${Math.floor(atMs / 1000)}`;
     const hit = this.cache.get(cacheKey);
-    if (hit) return { ...hit, claim: { ...hit.claim, source } };
+    if (hit) return extend(hit, { claim: extend(hit.claim, { source }) });
     const res = await this.verifyUncached(token, atMs, source, tokenSha256);
     if (this.cache.size >= this.cacheMax) this.cache.delete(this.cache.keys().next().value!);
     // Do not cache failures that a JWKS refresh could fix.
@@ -53,7 +54,7 @@ export class JwtVerifier {
     const done = (verdict: Verdict, reason: string, extra: Partial<IdentityClaim> = {}): TokenVerdict => ({
       verdict,
       reason,
-      claim: { ...base, ...extra, verdict, reason },
+      claim: Object.assign({}, base, extra, { verdict, reason }),
     });
     let header: jose.ProtectedHeaderParameters;
     let payload: jose.JWTPayload;

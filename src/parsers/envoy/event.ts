@@ -26,6 +26,7 @@ import {
 import type { AccessFields } from './fields';
 import { extractIdentity } from './identity';
 import { parseStartTime } from './time';
+import { extend } from '../../model/extend';
 
 export interface BuildContext {
   raw: RawRecord;
@@ -416,7 +417,7 @@ export function buildEvent(f: AccessFields, ctx: BuildContext): ParsedEvent | Pa
     ecs,
     join,
     claims: identity.claims,
-    ref: ctx.index === 0 ? raw.ref : { ...raw.ref, index: ctx.index },
+    ref: ctx.index === 0 ? raw.ref : extend(raw.ref, { index: ctx.index }),
   };
   if (identity.tokens.length > 0) ev.tokens = identity.tokens;
   return ev;

@@ -45,6 +45,7 @@ import {
 } from './model';
 import { decodeTraceRequest } from './proto';
 import { isSecretAttribute, REDACTED, redactQueryString, redactUrl } from '../redact';
+import { extend } from '../../model/extend';
 
 const KIND_SERVER = 2;
 const KIND_CLIENT = 3;
@@ -461,7 +462,7 @@ function mapSpan(
     ecs,
     join,
     claims,
-    ref: { ...raw.ref, index },
+    ref: extend(raw.ref, { index }),
   };
 }
 
