@@ -1,24 +1,53 @@
 // Benchmark: correlation throughput on one core (Correlator + embedded store), and memory for
 // 100k requests open at once.
-// Build first (npm run build), then: node --expose-gc bench/correlate.mjs [requests] [batchEvents]
+// Build first (npm run build), then:
+//   node --expose-gc bench/correlate.mjs [requests] [batchEvents] [nomem] [--input parsed|synthetic]
 //
-// Each request has 4 events across the layers: a Tyk record (trace id from raw_request), an Envoy
-// access log (trace id + x-request-id + client address), and two OTLP spans; every 4th request also
-// has a firewall session linked by address and time. Events are pre-built ParsedEvents, so this
-// measures correlation (keys, union, store lookups, record build) and the store write, not parsing.
+// --input parsed (the default): each request rendered as the layers write it (bench/lib/traffic.mjs:
+// a Tyk Pump record with traceparent in raw_request, an Istio JSON access log, the app's OTLP
+// protobuf server span, and for every 4th request a PAN-OS TRAFFIC log of the client's session) and
+// run through the real parsers before each batch is timed: 3.25 events per request with the full
+// ECS documents the parsers produce.
+// --input synthetic: hand-built minimal events (bench/lib/events.mjs: a Tyk record, an Envoy access
+// log, two OTLP spans, a firewall session for every 4th request; 4.25 events per request, a few ECS
+// fields each).
+// Either way only correlate() and the store write are timed, not parsing: correlation (keys, union,
+// store lookups, record build) and the store write.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { eventsOf } = await import('./lib/events.mjs');
+const { eventsOf: syntheticEventsOf } = await import('./lib/events.mjs');
+const { request, otlpMessage } = await import('./lib/traffic.mjs');
 const { Correlator } = require('../dist/correlate/correlator.js');
 const { SqliteStore } = require('../dist/store/sqlite/sqliteStore.js');
+const { createParser } = require('../dist/parsers/registry.js');
 
-const REQUESTS = Number(process.argv[2] ?? 50_000);
-const BATCH = Number(process.argv[3] ?? 4_000);
+const argv = process.argv.slice(2);
+const inputAt = argv.indexOf('--input');
+const INPUT = inputAt >= 0 ? argv.splice(inputAt, 2)[1] : 'parsed';
+if (INPUT !== 'parsed' && INPUT !== 'synthetic') throw new Error(`--input must be parsed or synthetic, not ${INPUT}`);
+const REQUESTS = Number(argv[0] ?? 50_000);
+const BATCH = Number(argv[1] ?? 4_000);
+const NOMEM = argv[2] === 'nomem';
 
+const parsers = { tyk: createParser('tyk'), envoy: createParser('envoy'), otlp: createParser('otlp'), panos: createParser('panos') };
+let offset = 0;
+function parse(source, value) {
+  const res = parsers[source]({ value: Buffer.isBuffer(value) ? value : Buffer.from(value), ref: { source, topic: source, partition: 0, offset: String(offset++) }, receivedAtMs: 0 });
+  if (!res.ok) throw new Error(`${source}: ${res.rejection.reason}`);
+  return res.events;
+}
+/** The parsed events of request i (20 ms apart, as the synthetic requests are). */
+function parsedEventsOf(i) {
+  const q = request(i, { spacingMs: 20 });
+  const evs = [...parse('tyk', q.tyk), ...parse('envoy', q.envoy), ...parse('otlp', otlpMessage([q.span]))];
+  if (q.panos) evs.push(...parse('panos', q.panos));
+  return evs;
+}
+const eventsOf = INPUT === 'parsed' ? parsedEventsOf : syntheticEventsOf;
 
 async function run() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-corr-'));
@@ -54,9 +83,9 @@ async function run() {
   // Per second of wall time, and per second of the process's CPU time (all threads: GC helpers too),
   // which a busy or shared machine disturbs less.
   const rates = { correlate_events_per_s: Math.round(events / (correlateMs / 1000)), correlate_events_per_cpu_s: Math.round(events / (correlateCpuMs / 1000)) };
-  if (process.argv[4] === 'nomem') {
+  if (NOMEM) {
     fs.rmSync(dir, { recursive: true, force: true });
-    console.log(JSON.stringify({ events, batch_events: BATCH, ...rates, end_to_end_events_per_s: Math.round(events / (total / 1000)) }));
+    console.log(JSON.stringify({ input: INPUT, events, batch_events: BATCH, ...rates, end_to_end_events_per_s: Math.round(events / (total / 1000)) }));
     return;
   }
   // Memory for 100k open requests: every request's events in one batch, correlated at once.
@@ -80,6 +109,7 @@ async function run() {
   fs.rmSync(dir2, { recursive: true, force: true });
 
   const result = {
+    input: INPUT,
     requests: REQUESTS,
     events,
     records: counts.records,
