@@ -304,18 +304,21 @@ export function encodeTraceRequest(req: TraceRequestInput): Buffer {
 // ---------------------------------------------------------------------------------------------
 // OTLP/JSON form of the same input (lowerCamelCase keys, hex ids, int64 as strings, enums as ints).
 
+/** A double as the proto3 JSON mapping writes it: non-finite values as the strings "NaN", "Infinity", "-Infinity". */
+const jsonDouble = (d: number): number | string => (Number.isFinite(d) ? d : String(d));
+
 function jsonValue(v: ValueInput): Record<string, unknown> {
   if (v === null) return {};
   if (typeof v === 'string') return { stringValue: v };
   if (typeof v === 'boolean') return { boolValue: v };
   if (typeof v === 'bigint') return { intValue: v.toString() };
   if (typeof v === 'number') {
-    return Number.isSafeInteger(v) && !Object.is(v, -0) ? { intValue: String(v) } : { doubleValue: v };
+    return Number.isSafeInteger(v) && !Object.is(v, -0) ? { intValue: String(v) } : { doubleValue: jsonDouble(v) };
   }
   if (Array.isArray(v)) return { arrayValue: { values: v.map(jsonValue) } };
   if (v instanceof Map) return { kvlistValue: { values: jsonAttrs(v) } };
   if ('kvlist' in v) return { kvlistValue: { values: jsonAttrs(v.kvlist) } };
-  if ('double' in v) return { doubleValue: v.double };
+  if ('double' in v) return { doubleValue: jsonDouble(v.double) };
   if ('bytes' in v) return { bytesValue: Buffer.from(v.bytes).toString('base64') };
   return { intValue: String(v.int) };
 }

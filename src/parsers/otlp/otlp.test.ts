@@ -339,6 +339,16 @@ describe('parsers/otlp > rejections and bad input', () => {
     expect(parse(rec('{}'))).toEqual({ ok: true, events: [] });
   });
 
+  it('reads non-finite double attributes the same from protobuf and from OTLP/JSON (proto3 JSON writes them as strings)', () => {
+    const input = req([{ traceId: T, spanId: S, attributes: { 'x.neg': { double: Number.NEGATIVE_INFINITY }, 'x.pos': Number.POSITIVE_INFINITY, 'x.nan': { double: Number.NaN } } }]);
+    const json = JSON.stringify(toOtlpJson(input));
+    expect(json).toContain('"doubleValue":"-Infinity"');
+    const [fromProto] = events(parse(rec(encodeTraceRequest(input))));
+    const [fromJson] = events(parse(rec(json)));
+    expect(fromJson!.join).toEqual(fromProto!.join);
+    expect(get(fromJson!, 'otel.attributes')).toEqual(get(fromProto!, 'otel.attributes'));
+  });
+
   it.each([
     ['a short trace id', 'abcd', S],
     ['an all-zero trace id', '0'.repeat(32), S],
