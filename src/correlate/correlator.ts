@@ -6,6 +6,7 @@ import { buildRecord, maxOf, memoOf, minOf, recordIdFor, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 import { extend } from '../model/extend';
+import { byCodeUnits, sortSmall } from '../model/sortSmall';
 
 export interface CorrelatorOptions {
   maxMembersPerRecord: number;
@@ -57,6 +58,7 @@ function foundingKey(keys: Iterable<string>): string {
 function storedEvent(e: ParsedEvent, claims: IdentityClaim[]): StoredEvent {
   return { id: e.id, source: e.source, kind: e.kind, timestamp: e.timestamp, ecs: e.ecs, join: e.join, claims, ref: e.ref, recordId: '' };
 }
+const byTimeThenId = (a: StoredEvent, b: StoredEvent) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const JOINED_BY: Record<string, string> = { 't:': 'trace.id', 'r:': 'http.request.id', 'fw:': 'firewall.session', 'e:': 'self' };
 
 /**
@@ -112,7 +114,10 @@ export class Correlator {
   private stored(e: ParsedEvent): StoredEvent {
     let claims = e.claims;
     let fix = false;
-    for (const c of claims) if (c.eventId === undefined || (c.method === 'jwt' && c.verdict === undefined)) fix = true;
+    for (let i = 0; i < claims.length; i++) {
+      const c = claims[i]!;
+      if (c.eventId === undefined || (c.method === 'jwt' && c.verdict === undefined)) fix = true;
+    }
     if (fix) {
       claims = claims.map((c) =>
         c.method === 'jwt' && c.verdict === undefined
@@ -152,7 +157,7 @@ export class Correlator {
     const w = this.opts.joinWindowMs;
     // Dedupe within the batch (content-addressed ids: a redelivered message is the same event).
     const byId = new Map<string, ParsedEvent>();
-    for (const e of input) byId.set(e.id, e);
+    for (let i = 0; i < input.length; i++) byId.set(input[i]!.id, input[i]!);
     const events: StoredEvent[] = [];
     for (const e of byId.values()) events.push(e.tokens?.length ? await this.verifyIdentity(e) : this.stored(e));
     /** Stored events made by this call (not shared with anyone): their record id is set in place. */
@@ -168,7 +173,9 @@ export class Correlator {
     for (let i = 0; i < events.length; i++) uf.add();
     const keyNode = new Map<string, number>();
     for (let i = 0; i < events.length; i++) {
-      for (const k of eventKeys(events[i]!)) {
+      const ks = eventKeys(events[i]!);
+      for (let j = 0; j < ks.length; j++) {
+        const k = ks[j]!;
         let node = keyNode.get(k);
         if (node === undefined) keyNode.set(k, (node = uf.add()));
         uf.union(i, node);
@@ -235,7 +242,8 @@ export class Correlator {
       let c = comps.get(root);
       if (!c) comps.set(root, (c = { events: [], recIds: undefined, keys: new Set() }));
       c.events.push(e);
-      for (const k of eventKeys(e)) c.keys.add(k);
+      const ks = eventKeys(e);
+      for (let j = 0; j < ks.length; j++) c.keys.add(ks[j]!);
     }
     // Existing records reached through a key of the component (its own events' or another's).
     for (const [k, rid] of existing) (comps.get(uf.find(keyNode.get(k)!))!.recIds ??= new Set()).add(rid);
@@ -251,7 +259,7 @@ export class Correlator {
     const works = new Map<string, Work>();
     const out: Omit<WriteBatch, 'deadLetters'> = { events: [], records: [], keys: [], deletedRecords: [] };
     for (const c of comps.values()) {
-      const sortedRecs = c.recIds ? [...c.recIds].sort() : [];
+      const sortedRecs = c.recIds ? sortSmall([...c.recIds], byCodeUnits) : [];
       const target = sortedRecs[0] ?? recordIdFor(foundingKey(c.keys));
       // A new record owns exactly its events, all written now: one set serves as both (neither changes later).
       const owned = new Set<string>();
@@ -271,7 +279,8 @@ export class Correlator {
         for (const a of prev?.auditmesh.ambiguous ?? []) (ambiguous.get(target) ?? ambiguous.set(target, []).get(target)!).push(a);
       }
       let amended = 0;
-      for (const e of c.events) {
+      for (let i = 0; i < c.events.length; i++) {
+        const e = c.events[i]!;
         // A re-evaluated gateway event is not a redelivery.
         if (work.members.has(e.id)) {
           if (!reevaluated.has(e.id)) this.metrics.duplicateEvents.add(1);
@@ -291,7 +300,9 @@ export class Correlator {
     await this.linkFirewallSessions(works, prevRecords, ambiguous, new Set(out.deletedRecords));
 
     for (const work of works.values()) {
-      let all = [...work.members.values()].sort((a, b) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      let all: StoredEvent[] = [];
+      for (const e of work.members.values()) all.push(e);
+      sortSmall(all, byTimeThenId);
       let partial = false;
       if (all.length > this.opts.maxMembersPerRecord) {
         partial = true;
@@ -313,7 +324,11 @@ export class Correlator {
       }
       // The record's keys: its earlier ones, then its own members' (work.keys is not used after this).
       const keys = work.keys;
-      for (const e of all) if (work.owned.has(e.id)) for (const k of eventKeys(e)) keys.add(k);
+      for (let i = 0; i < all.length; i++) {
+        if (!work.owned.has(all[i]!.id)) continue;
+        const ks = eventKeys(all[i]!);
+        for (let j = 0; j < ks.length; j++) keys.add(ks[j]!);
+      }
       // An earlier ambiguity of a gateway record that has now been joined (re-evaluated with more data) is resolved.
       const amb = ambiguous.get(work.target);
       let ambUniq: AmbiguousJoin[] | undefined;
@@ -321,7 +336,7 @@ export class Correlator {
         const seenAmb = new Set<string>();
         ambUniq = amb.filter((a) => !(a.key === ADDRESS_AMBIGUITY && joinedOverride.has(a.event_id)) && !seenAmb.has(`${a.event_id}|${a.key}`) && seenAmb.add(`${a.event_id}|${a.key}`));
       }
-      const record = buildRecord({ recordId: work.target, events: all, joinedBy, keys: [...keys], previous: work.prev, partial, now, ...(ambUniq?.length ? { ambiguous: ambUniq } : {}) });
+      const record = buildRecord({ recordId: work.target, events: all, joinedBy, keys: [...keys], previous: work.prev, partial, ambiguous: ambUniq?.length ? ambUniq : undefined, now });
       if (partial) this.metrics.partialRecords.add(1);
       out.records.push(record);
       // Write new events and events whose owning record changed; unchanged members stay as they are.
@@ -565,9 +580,10 @@ function sharedKeys(all: StoredEvent[]): (string | undefined)[] {
     for (let i = 0; i < all.length; i++) {
       let found: string | undefined;
       // eventKeys are ordered strongest first.
-      for (const k of eventKeys(all[i]!)) {
+      const ks = eventKeys(all[i]!);
+      for (let q = 0; q < ks.length && found === undefined; q++) {
+        const k = ks[q]!;
         for (let j = 0; j < all.length && found === undefined; j++) if (j !== i && eventKeys(all[j]!).includes(k)) found = k;
-        if (found !== undefined) break;
       }
       out[i] = found;
     }
@@ -609,10 +625,14 @@ function sameRequest(a: StoredEvent, b: StoredEvent): boolean {
 const CLIENT_LAYERS = ['tyk', 'envoy', 'otlp'] as const;
 /** The request's client address as the edge saw it: gateway, then mesh (XFF), then app; and its time. */
 function clientOf(events: StoredEvent[]): { ip: string; t: number } | undefined {
-  for (const src of CLIENT_LAYERS) {
+  for (let si = 0; si < CLIENT_LAYERS.length; si++) {
+    const src = CLIENT_LAYERS[si]!;
     // The earliest (the first of equals) of the layer's events that name a client address.
     let e: StoredEvent | undefined;
-    for (const x of events) if (x.source === src && x.join.clientIp && (e === undefined || tsOf(x) < tsOf(e))) e = x;
+    for (let i = 0; i < events.length; i++) {
+      const x = events[i]!;
+      if (x.source === src && x.join.clientIp && (e === undefined || tsOf(x) < tsOf(e))) e = x;
+    }
     if (e) return { ip: e.join.clientIp!, t: e.join.startMs ?? tsOf(e) };
   }
   return undefined;

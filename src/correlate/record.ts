@@ -3,6 +3,7 @@ import type { Ecs, IdentityClaim, SourceType } from '../model/events';
 import type { AuditRecord, MemberRef, StoredEvent } from '../model/record';
 import { resolveIdentity } from '../identity/resolve';
 import { extend } from '../model/extend';
+import { byCodeUnits, sortSmall, uniqSorted } from '../model/sortSmall';
 
 /** Deterministic record id from the record's founding correlation key. */
 export function recordIdFor(key: string): string {
@@ -114,12 +115,11 @@ export interface BuildInput {
   previous?: AuditRecord;
   partial?: boolean;
   /** Joins not made (several candidates); part of the content, so compared for the version. */
-  ambiguous?: AuditRecord['auditmesh']['ambiguous'];
+  ambiguous?: AuditRecord['auditmesh']['ambiguous'] | undefined;
   now: Date;
 }
 
 const byTime = (a: StoredEvent, b: StoredEvent) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** `now` as an ISO string, formatted once per batch (every record of a batch shares it; keyed by value, not by object). */
 let lastNowMs = NaN;
@@ -133,10 +133,6 @@ function isoOf(now: Date): string {
   return lastNowIso;
 }
 
-/** The distinct strings of a list in code-unit order. */
-function uniqSorted(a: string[]): string[] {
-  return a.length === 1 ? a : [...new Set(a)].sort(byCodeUnits);
-}
 
 /**
  * Build the unified record from its member events. Pure: same members → same content.
@@ -146,7 +142,7 @@ function uniqSorted(a: string[]): string[] {
 export function buildRecord(inp: BuildInput): AuditRecord {
   let sorted = true;
   for (let i = 1; i < inp.events.length && sorted; i++) if (byTime(inp.events[i - 1]!, inp.events[i]!) > 0) sorted = false;
-  const events = sorted ? inp.events : [...inp.events].sort(byTime);
+  const events = sorted ? inp.events : sortSmall(inp.events.slice(), byTime);
   const n = events.length;
 
   let start = Infinity;
@@ -183,13 +179,11 @@ export function buildRecord(inp: BuildInput): AuditRecord {
       firstOutcome ??= outcome;
       if (outcome === 'failure') failure = true;
     }
-    for (const p of ['source', 'destination']) {
-      const o = ecs[p] as Ecs | undefined;
-      if (typeof o?.ip === 'string') relIp.push(o.ip);
-      const nat = o?.nat as Ecs | undefined;
-      if (typeof nat?.ip === 'string') relIp.push(nat.ip);
-    }
-    for (const c of e.claims) {
+    relatedIps(ecs.source as Ecs | undefined, relIp);
+    relatedIps(ecs.destination as Ecs | undefined, relIp);
+    const ecl = e.claims;
+    for (let j = 0; j < ecl.length; j++) {
+      const c = ecl[j]!;
       claims.push(c.eventId === undefined ? extend(c, { eventId: e.id }) : c);
       if (c.subject) relUser.push(c.subject);
       if (c.tokenSha256) relHash.push(c.tokenSha256);
@@ -208,11 +202,17 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   // within a layer); the document's keys: @timestamp, the groups, event, user, related, auditmesh.
   const out: Record<string, unknown> = { '@timestamp': startIso };
   const merger = new Merger();
-  groups.sort(byCodeUnits);
-  for (const g of groups) {
-    for (const src of PRIORITY[g] ?? DEFAULT_PRIORITY) {
+  sortSmall(groups, byCodeUnits);
+  for (let gi = 0; gi < groups.length; gi++) {
+    const g = groups[gi]!;
+    const order = PRIORITY[g] ?? DEFAULT_PRIORITY;
+    for (let si = 0; si < order.length; si++) {
+      const src = order[si]!;
       if (!sources.includes(src)) continue;
-      for (const e of events) if (e.source === src) merger.fill(out, g, e.ecs[g]);
+      for (let i = 0; i < n; i++) {
+        const e = events[i]!;
+        if (e.source === src) merger.fill(out, g, e.ecs[g]);
+      }
     }
   }
 
@@ -265,10 +265,10 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   const am: AuditRecord['auditmesh'] = {
     record_id: inp.recordId,
     record_type: recordType,
-    sources: sources.sort(byCodeUnits),
+    sources: sortSmall(sources, byCodeUnits),
     members,
     member_count: n,
-    keys: [...inp.keys].sort(),
+    keys: sortSmall(inp.keys.slice(), byCodeUnits),
     identity,
     version: 1,
     updated_at: isoOf(inp.now),
@@ -286,11 +286,21 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   return rec;
 }
 
+/** Push `o.ip` and `o.nat.ip` (of an ECS source or destination) when they are strings. */
+function relatedIps(o: Ecs | undefined, out: string[]): void {
+  if (o === undefined) return;
+  if (typeof o.ip === 'string') out.push(o.ip);
+  const nat = o.nat as Ecs | undefined;
+  if (typeof nat?.ip === 'string') out.push(nat.ip);
+}
+
 /** The first member in `group`'s priority order of layers (earliest first within a layer). */
 function firstByPriority(events: StoredEvent[], sources: SourceType[], group: string): StoredEvent {
-  for (const src of PRIORITY[group] ?? DEFAULT_PRIORITY) {
+  const order = PRIORITY[group] ?? DEFAULT_PRIORITY;
+  for (let si = 0; si < order.length; si++) {
+    const src = order[si]!;
     if (!sources.includes(src)) continue;
-    for (const e of events) if (e.source === src) return e;
+    for (let i = 0; i < events.length; i++) if (events[i]!.source === src) return events[i]!;
   }
   return undefined as unknown as StoredEvent;
 }

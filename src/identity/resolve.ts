@@ -1,6 +1,7 @@
 import type { IdentityClaim } from '../model/events';
 import { STRENGTH_ORDER } from '../model/events';
 import type { RecordIdentity } from '../model/record';
+import { sortSmall } from '../model/sortSmall';
 
 /** Verdicts that mean "a layer we trust vouched for this principal". */
 const TRUSTED = new Set(['verified', 'trusted_upstream']);
@@ -119,6 +120,8 @@ export function resolveIdentity(claims: IdentityClaim[]): RecordIdentity {
   return out;
 }
 
+const byStrength = (a: IdentityClaim, b: IdentityClaim) => rank(b) - rank(a) || compareMethods(a.method, b.method) || compareText(a.subject, b.subject);
+
 /** Claims without repeats (same method, source, subject, token and verdict), strongest first. */
 function dedupe(claims: IdentityClaim[]): IdentityClaim[] {
   const out: IdentityClaim[] = [];
@@ -140,5 +143,5 @@ function dedupe(claims: IdentityClaim[]): IdentityClaim[] {
       }
     }
   }
-  return out.sort((a, b) => rank(b) - rank(a) || compareMethods(a.method, b.method) || compareText(a.subject, b.subject));
+  return sortSmall(out, byStrength);
 }
