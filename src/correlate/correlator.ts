@@ -2,7 +2,7 @@ import type { IdentityClaim, ParsedEvent } from '../model/events';
 import { isSelfKeyed, type AuditRecord, type RecordQuery, type StoredEvent, type WriteBatch } from '../model/record';
 import type { CorrelationState } from '../pipeline/pendingWrites';
 import { JwtVerifier } from '../identity/jwt';
-import { buildRecord, maxOf, memoOf, minOf, recordIdFor, tsOf } from './record';
+import { buildRecord, byTime, maxOf, memoOf, minOf, recordIdFor, tsOf } from './record';
 import { canonicalPrincipal } from '../identity/resolve';
 import { Metrics, noopMetrics } from '../instrumentation/metrics';
 import { extend } from '../model/extend';
@@ -58,7 +58,6 @@ function foundingKey(keys: Iterable<string>): string {
 function storedEvent(e: ParsedEvent, claims: IdentityClaim[]): StoredEvent {
   return { id: e.id, source: e.source, kind: e.kind, timestamp: e.timestamp, ecs: e.ecs, join: e.join, claims, ref: e.ref, recordId: '' };
 }
-const byTimeThenId = (a: StoredEvent, b: StoredEvent) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const JOINED_BY: Record<string, string> = { 't:': 'trace.id', 'r:': 'http.request.id', 'fw:': 'firewall.session', 'e:': 'self' };
 
 /**
@@ -302,7 +301,7 @@ export class Correlator {
     for (const work of works.values()) {
       let all: StoredEvent[] = [];
       for (const e of work.members.values()) all.push(e);
-      sortSmall(all, byTimeThenId);
+      sortSmall(all, byTime);
       let partial = false;
       if (all.length > this.opts.maxMembersPerRecord) {
         partial = true;

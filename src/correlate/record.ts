@@ -119,7 +119,8 @@ export interface BuildInput {
   now: Date;
 }
 
-const byTime = (a: StoredEvent, b: StoredEvent) => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** Members in time order, then by event id (the order of a record's member list). */
+export const byTime = (a: StoredEvent, b: StoredEvent): number => tsOf(a) - tsOf(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /** `now` as an ISO string, formatted once per batch (every record of a batch shares it; keyed by value, not by object). */
 let lastNowMs = NaN;
@@ -132,7 +133,6 @@ function isoOf(now: Date): string {
   }
   return lastNowIso;
 }
-
 
 /**
  * Build the unified record from its member events. Pure: same members → same content.
