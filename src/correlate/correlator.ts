@@ -576,13 +576,16 @@ interface Component {
 function sharedKeys(all: StoredEvent[]): (string | undefined)[] {
   const out: (string | undefined)[] = new Array(all.length);
   if (all.length <= 16) {
+    // Each member's keys read once (a memo lookup per event, not one per pair and key).
+    const kss: string[][] = new Array(all.length);
+    for (let i = 0; i < all.length; i++) kss[i] = eventKeys(all[i]!);
     for (let i = 0; i < all.length; i++) {
       let found: string | undefined;
       // eventKeys are ordered strongest first.
-      const ks = eventKeys(all[i]!);
+      const ks = kss[i]!;
       for (let q = 0; q < ks.length && found === undefined; q++) {
         const k = ks[q]!;
-        for (let j = 0; j < all.length && found === undefined; j++) if (j !== i && eventKeys(all[j]!).includes(k)) found = k;
+        for (let j = 0; j < all.length && found === undefined; j++) if (j !== i && kss[j]!.includes(k)) found = k;
       }
       out[i] = found;
     }
