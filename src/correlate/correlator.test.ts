@@ -315,6 +315,22 @@ describe('correlate/correlator', () => {
       expect(r3.auditmesh.members.map((m) => m.event_id).sort()).toEqual(['e3', 's2']);
     });
 
+    it('links the long session carrying a later request on a busy address, not the sessions that ended before it', async () => {
+      const ended = Array.from({ length: 5 }, (_, i) => fw(`old${i}`, T - 600_000 + i * 60_000, T - 590_000 + i * 60_000, { clientPort: 40000 + i }));
+      // Keep-alive: opened 50 minutes before the request, logged 10 minutes after it.
+      await apply([...ended, fw('long', T - 3_000_000, T + 600_000, { clientPort: 50000 })]);
+      await apply([mesh('e1', T)]);
+      const req = (await byType('request'))[0]!;
+      expect(req.auditmesh.members.map((m) => [m.event_id, m.joined_by]).sort()).toEqual([['e1', 'self'], ['long', 'address+time']]);
+      expect(req.auditmesh.ambiguous).toBeUndefined();
+      // A request within the join window after a short session's end still finds it (and the long
+      // one: two candidates, not guessed).
+      await apply([mesh('e2', T - 585_000, 'e'.repeat(32))]);
+      const r2 = (await all()).find((r) => r.auditmesh.members.some((m) => m.event_id === 'e2'))!;
+      expect(r2.auditmesh.members.map((m) => m.event_id)).toEqual(['e2']);
+      expect(r2.auditmesh.ambiguous).toEqual([{ event_id: 'long,old0', key: 'firewall address+time', candidates: 2 }]);
+    });
+
     it('joins through NAT: the gateway sees the post-NAT client address', async () => {
       await apply([mesh('e1', T)]); // client 203.0.113.10 as the gateway saw it (source-NATed by the firewall)
       await apply([fw('s1', T - 500, T + 500, { clientIp: '192.168.7.9', natClientIp: '203.0.113.10' })]);

@@ -501,9 +501,12 @@ export class Correlator {
     // Requests of this batch → sessions already stored.
     if (requests.length) {
       const ips = [...new Set(requests.map((r) => r.ip))];
-      const from = minOf(requests.map((r) => r.t)) - HOUR, to = maxOf(requests.map((r) => r.t)) + HOUR;
+      const first = minOf(requests.map((r) => r.t));
+      const from = first - HOUR, to = maxOf(requests.map((r) => r.t)) + HOUR;
       // Session records are stamped with the session's log time (its end): look an hour either way.
-      const recs = await this.store.findRecordsByIps({ ips, from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'session', limit: 10_000 });
+      // A session fits a request only if it ends within the join window before it (Session.to), so
+      // sessions that ended earlier are not read: a busy client address has many (endFrom).
+      const recs = await this.store.findRecordsByIps({ ips, from: new Date(from).toISOString(), to: new Date(to).toISOString(), recordType: 'session', limit: 10_000, endFrom: new Date(first - w).toISOString() });
       const ids = recs.flatMap((r) => r.auditmesh.members.filter((m) => m.source === 'panos').map((m) => m.event_id));
       const evs = ids.length ? await this.store.getEvents(ids) : new Map<string, StoredEvent>();
       const byIp = new Map<string, Session[]>();

@@ -152,6 +152,11 @@ export interface RecordsByIpsQuery {
    * firewall-session key (a trace-less gateway record waiting for the mesh's trace).
    */
   selfKeyedOnly?: boolean;
+  /**
+   * Only records that end at or after this time: their `event.end` or their latest member's
+   * timestamp, whichever is later (a firewall session that can still hold a request of that time).
+   */
+  endFrom?: string;
 }
 
 /** True when every correlation key of `r` is an event's own (`e:`), see RecordsByIpsQuery. */

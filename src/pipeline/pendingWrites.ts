@@ -1,4 +1,4 @@
-import { isSelfKeyed, type AuditRecord, type AuditStore, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../model/record';
+import { type AuditRecord, type AuditStore, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../model/record';
 import { matchesRecordsByIps, recordColumns } from '../store/query';
 
 /** What the correlator reads of the store: its correlation state. */
@@ -88,7 +88,7 @@ export class PendingWrites implements CorrelationState {
     if (!pending.length) return found;
     const ips = new Set(q.ips);
     const from = Date.parse(q.from), to = Date.parse(q.to);
-    const matches = (r: AuditRecord) => matchesRecordsByIps(recordColumns(r), isSelfKeyed(r), q, ips, from, to);
+    const matches = (r: AuditRecord) => matchesRecordsByIps(recordColumns(r), q, ips, from, to);
     const out = new Map(found.map((r) => [r.auditmesh.record_id, r]));
     for (const b of pending) {
       for (const id of b.deletedRecords) out.delete(id);

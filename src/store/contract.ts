@@ -445,6 +445,38 @@ export function storeContract(name: string, makeStore: () => Promise<AuditStore>
         await store.write(batchOf({ records: [keyed('self2', ['e:ev-2', 't:4bf92f3577b34da6a3ce929d0e0e4736'], at(T, 100))] }));
         expect(idsOf(await store.findRecordsByIps({ ...q, selfKeyedOnly: true }))).toEqual(['self1']);
       });
+
+      it('with endFrom, only records whose event.end or latest member is that late', async () => {
+        // Firewall sessions stamped with their log time; they end at event.end, or at their last member.
+        const session = (id: string, ts: string, opts: { end?: string; memberAt?: string } = {}) => {
+          const r = makeRecord({ id, ts, sourceIp: '10.3.0.1', recordType: 'session', sources: ['panos'] });
+          if (opts.end) (r.event as Record<string, unknown>).end = opts.end;
+          if (opts.memberAt) r.auditmesh.members.push({ ...r.auditmesh.members[0]!, event_id: `${id}-late`, timestamp: opts.memberAt });
+          return r;
+        };
+        await store.write(
+          batchOf({
+            records: [
+              session('ended', at(T, 0), { end: at(T, 1_000) }),
+              session('endsLater', at(T, 0), { end: at(T, 9_000) }),
+              session('lateMember', at(T, 0), { end: at(T, 1_000), memberAt: at(T, 8_000) }),
+              session('stampOnly', at(T, 7_000)),
+              session('stampEarly', at(T, 2_000)),
+            ],
+          }),
+        );
+        await store.refresh();
+        const q = { ips: ['10.3.0.1'], from: at(T, -3_600_000), to: at(T, 3_600_000), recordType: 'session' as const, limit: 100 };
+        expect(idsOf(await store.findRecordsByIps(q)).sort()).toEqual(['ended', 'endsLater', 'lateMember', 'stampEarly', 'stampOnly']);
+        expect(idsOf(await store.findRecordsByIps({ ...q, endFrom: at(T, 5_000) })).sort()).toEqual(['endsLater', 'lateMember', 'stampOnly']);
+        expect(idsOf(await store.findRecordsByIps({ ...q, endFrom: at(T, 8_000) })).sort()).toEqual(['endsLater', 'lateMember']);
+        // The bound is inclusive; the address and time filters still apply.
+        expect(idsOf(await store.findRecordsByIps({ ...q, endFrom: at(T, 9_000) }))).toEqual(['endsLater']);
+        expect(await store.findRecordsByIps({ ...q, ips: ['10.3.0.2'], endFrom: at(T, 0) })).toEqual([]);
+        // Amended to end earlier: no longer found, at once.
+        await store.write(batchOf({ records: [session('endsLater', at(T, 0), { end: at(T, 3_000) })] }));
+        expect(idsOf(await store.findRecordsByIps({ ...q, endFrom: at(T, 5_000) })).sort()).toEqual(['lateMember', 'stampOnly']);
+      });
     });
 
     describe('search filters', () => {

@@ -1,4 +1,4 @@
-import type { AuditRecord, RecordQuery, RecordsByIpsQuery } from '../model/record';
+import { isSelfKeyed, type AuditRecord, type RecordQuery, type RecordsByIpsQuery } from '../model/record';
 import { getPath } from '../parsers/common';
 
 /**
@@ -60,6 +60,10 @@ export interface RecordColumns {
   roles: string | null;
   /** source.nat.ip: the client address after source NAT (firewall sessions), for NAT-aware joins. */
   sourceNatIp: string | null;
+  /** 1 when every key of the record is an event's own (`e:`): nothing joined it (model/record.ts isSelfKeyed). */
+  selfKeyed: 0 | 1;
+  /** The record's end in ms: the later of `event.end` and its latest member's timestamp (else @timestamp). */
+  endTs: number;
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : null);
@@ -69,9 +73,10 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? 
  * source address before or after NAT in `ips`, and self-keyed when the query asks for that. For the
  * records a store or the write pipeline holds in memory (a search filters the same way).
  */
-export function matchesRecordsByIps(c: RecordColumns, selfKeyed: boolean, q: RecordsByIpsQuery, ips: ReadonlySet<string>, from: number, to: number): boolean {
+export function matchesRecordsByIps(c: RecordColumns, q: RecordsByIpsQuery, ips: ReadonlySet<string>, from: number, to: number): boolean {
   return (
-    (!q.selfKeyedOnly || selfKeyed) &&
+    (!q.selfKeyedOnly || c.selfKeyed === 1) &&
+    (q.endFrom === undefined || c.endTs >= Date.parse(q.endFrom)) &&
     c.recordType === q.recordType &&
     c.ts >= from &&
     c.ts < to &&
@@ -103,7 +108,21 @@ export function recordColumns(r: AuditRecord): RecordColumns {
     identityMethod: str(r.auditmesh.identity?.method),
     roles: rolesJson(getPath(r, 'user.roles')),
     sourceNatIp: str(getPath(r, 'source.nat.ip')),
+    selfKeyed: isSelfKeyed(r) ? 1 : 0,
+    endTs: endOf(r),
   };
+}
+
+/** See RecordColumns.endTs. */
+function endOf(r: AuditRecord): number {
+  let end = Date.parse(String(getPath(r, 'event.end') ?? ''));
+  if (!Number.isFinite(end)) end = -Infinity;
+  const members = r.auditmesh.members ?? [];
+  for (let i = 0; i < members.length; i++) {
+    const t = Date.parse(members[i]!.timestamp);
+    if (t > end) end = t;
+  }
+  return Number.isFinite(end) ? end : Date.parse(r['@timestamp']);
 }
 
 function rolesJson(v: unknown): string | null {

@@ -72,12 +72,29 @@ export type WriteExtension = (batch: WriteBatch) => Promise<ExtensionOp[]>;
  */
 export type WriteSettled = (error?: unknown) => void;
 
+/**
+ * Records that end at or after `ms` (RecordsByIpsQuery.endFrom, store/query.ts RecordColumns.endTs):
+ * `event.end` or any member's timestamp is that late, or, with neither, `@timestamp` is.
+ */
+function endsFrom(ms: number): estypes.QueryDslQueryContainer {
+  const gte = (field: string): estypes.QueryDslQueryContainer => ({ range: { [field]: { gte: ms, format: 'epoch_millis' } } });
+  return {
+    bool: {
+      should: [
+        gte('event.end'),
+        gte('auditmesh.members.timestamp'),
+        { bool: { must_not: [{ exists: { field: 'event.end' } }, { exists: { field: 'auditmesh.members.timestamp' } }], filter: [gte('@timestamp')] } },
+      ],
+      minimum_should_match: 1,
+    },
+  };
+}
+
 /** See ElasticsearchStore.unrefreshedRecords. */
 interface UnrefreshedRecord {
   seq: number;
   /** The record's columns findRecordsByIps filters on; undefined: the record was deleted. */
   cols?: RecordColumns;
-  selfKeyed?: boolean;
   /** The record's JSON as written. */
   json?: string;
 }
@@ -533,7 +550,7 @@ export class ElasticsearchStore implements AuditStore {
       else if (op.kind === 'event' && op.line) cacheBounded(this.eventCache, op.ref, docJsonOf(op.line), EVENT_CACHE_MAX);
       else if (op.kind === 'record' && op.line) {
         const r = op.doc as AuditRecord;
-        this.setUnrefreshed(op.ref, { seq: ++this.writeSeq, cols: recordColumns(r), selfKeyed: isSelfKeyed(r), json: docJsonOf(op.line) });
+        this.setUnrefreshed(op.ref, { seq: ++this.writeSeq, cols: recordColumns(r), json: docJsonOf(op.line) });
       }
     }
     const undeleted = new Set(failed.filter((f) => f.op.action === 'delete' && f.op.kind === 'record').map((f) => f.op.ref));
@@ -696,7 +713,8 @@ export class ElasticsearchStore implements AuditStore {
     const ips = [...new Set(q.ips)].filter((ip) => net.isIP(ip) !== 0);
     const from = Date.parse(q.from);
     const to = Date.parse(q.to);
-    if (!ips.length || !Number.isFinite(from) || !Number.isFinite(to) || q.limit <= 0) return [];
+    const endFrom = q.endFrom === undefined ? undefined : Date.parse(q.endFrom);
+    if (!ips.length || !Number.isFinite(from) || !Number.isFinite(to) || (endFrom !== undefined && !Number.isFinite(endFrom)) || q.limit <= 0) return [];
     if (this.unrefreshedUnknown || this.unrefreshedRecords.size > this.unrefreshedMaxRecords || this.unrefreshedBytes > UNREFRESHED_MAX_BYTES) await this.refreshWritten();
     // Taken before the search: a refresh that completes meanwhile drops entries the search may
     // have started too early to see.
@@ -711,6 +729,7 @@ export class ElasticsearchStore implements AuditStore {
             { bool: { should: [{ terms: { 'source.ip': ips.slice(i, i + IPS_PER_SEARCH) } }, { terms: { 'source.nat.ip': ips.slice(i, i + IPS_PER_SEARCH) } }], minimum_should_match: 1 } },
             { term: { 'auditmesh.record_type': { value: q.recordType } } },
             { range: { '@timestamp': { gte: from, lt: to, format: 'epoch_millis' } } },
+            ...(endFrom !== undefined ? [endsFrom(endFrom)] : []),
           ],
           // Records with a trace, request or firewall-session key are left in the index, not sent
           // back to be dropped here (isSelfKeyed below keeps the answer exact for any other key).
@@ -724,7 +743,7 @@ export class ElasticsearchStore implements AuditStore {
     }
     for (const [id, u] of recent) {
       if (out.size >= q.limit) break;
-      if (u.cols && matchesRecordsByIps(u.cols, u.selfKeyed === true, q, wanted, from, to)) out.set(id, JSON.parse(u.json!) as AuditRecord);
+      if (u.cols && matchesRecordsByIps(u.cols, q, wanted, from, to)) out.set(id, JSON.parse(u.json!) as AuditRecord);
     }
     return [...out.values()].slice(0, q.limit);
   }

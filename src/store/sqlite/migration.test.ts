@@ -56,4 +56,44 @@ describe('store/sqlite > upgrade of a database created before the analytics colu
     await again.init();
     await again.close();
   });
+
+  it('adds and fills self_keyed and end_ts on a database that has the other analytics columns', async () => {
+    const T = '2026-03-01T10:00:00.000Z';
+    const keyed = (id: string, keys: string[]) => {
+      const r = makeRecord({ id, ts: T, sourceIp: '10.2.0.1' });
+      r.auditmesh.keys = keys;
+      return r;
+    };
+    const session = (id: string, end: string) => {
+      const r = makeRecord({ id, ts: T, sourceIp: '10.2.0.1', recordType: 'session', sources: ['panos'] });
+      (r.event as Record<string, unknown>).end = end;
+      return r;
+    };
+    const first = new SqliteStore(dir);
+    await first.init();
+    await first.write({
+      records: [keyed('self', ['e:ev-1']), keyed('traced', ['e:ev-2', 't:0af7651916cd43dd8448eb211c80319c']), session('short', '2026-03-01T10:00:02.000Z'), session('long', '2026-03-01T10:00:40.000Z')],
+      events: [],
+      keys: [],
+      deletedRecords: [],
+      deadLetters: [],
+    });
+    // The database as the version before these columns wrote it (their indexes first).
+    first.database.exec(`DROP INDEX records_self_ip; DROP INDEX records_self_nat_ip; DROP INDEX records_session_ip_end; DROP INDEX records_session_nat_ip_end;
+      ALTER TABLE records DROP COLUMN self_keyed; ALTER TABLE records DROP COLUMN end_ts;`);
+    await first.close();
+
+    const store = new SqliteStore(dir);
+    await store.init();
+    try {
+      const q = { ips: ['10.2.0.1'], from: T, to: '2026-03-01T10:01:00.000Z', recordType: 'request' as const, limit: 10 };
+      expect((await store.findRecordsByIps({ ...q, selfKeyedOnly: true })).map((r) => r.auditmesh.record_id)).toEqual(['self']);
+      expect((await store.findRecordsByIps(q)).map((r) => r.auditmesh.record_id).sort()).toEqual(['self', 'traced']);
+      const s = { ...q, recordType: 'session' as const };
+      expect((await store.findRecordsByIps({ ...s, endFrom: '2026-03-01T10:00:10.000Z' })).map((r) => r.auditmesh.record_id)).toEqual(['long']);
+      expect((await store.findRecordsByIps(s)).map((r) => r.auditmesh.record_id).sort()).toEqual(['long', 'short']);
+    } finally {
+      await store.close();
+    }
+  });
 });

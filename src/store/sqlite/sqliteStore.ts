@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeadLetter } from '../../model/events';
-import { isSelfKeyed, type AuditRecord, type AuditStore, type DeadLetterQuery, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../../model/record';
+import { type AuditRecord, type AuditStore, type DeadLetterQuery, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../../model/record';
 import { PipelineError } from '../../errors';
 import { decodeCursor, encodeCursor, recordColumns } from '../query';
 import type { IdentityActivityAggregates, IdentityActivityQuery, ReportAggregates, ReportQuery } from '../../model/analytics';
@@ -21,6 +21,8 @@ const ANALYTICS_COLUMNS: [name: string, decl: string][] = [
   ['id_method', 'TEXT'],
   ['roles', 'TEXT'],
   ['source_nat_ip', 'TEXT'],
+  ['self_keyed', 'INTEGER NOT NULL DEFAULT 0'],
+  ['end_ts', 'INTEGER'],
 ];
 
 /**
@@ -43,6 +45,14 @@ const ANALYTICS_INDEXES = `
   CREATE INDEX IF NOT EXISTS records_report ON records(ts, record_type, user_id, outcome, status, method, service, path, fw_action, verified, mismatch, id_method);
   -- covering index of the free-text search (searchRecords with only text and time): newest first, no table reads
   CREATE INDEX IF NOT EXISTS records_text ON records(ts DESC, id DESC, record_type, path, user_agent);
+  -- the trace-less lookup of every correlated batch (findRecordsByIps selfKeyedOnly): partial, so it holds
+  -- only the few records nothing joined, and the traced records of the batch's addresses are never read
+  CREATE INDEX IF NOT EXISTS records_self_ip ON records(source_ip, ts) WHERE self_keyed = 1;
+  CREATE INDEX IF NOT EXISTS records_self_nat_ip ON records(source_nat_ip, ts) WHERE self_keyed = 1;
+  -- the requests → stored firewall sessions lookup of every batch (findRecordsByIps endFrom): by the
+  -- session's end, so a busy client address's older sessions are not read again for every batch
+  CREATE INDEX IF NOT EXISTS records_session_ip_end ON records(source_ip, end_ts) WHERE record_type = 'session';
+  CREATE INDEX IF NOT EXISTS records_session_nat_ip_end ON records(source_nat_ip, end_ts) WHERE record_type = 'session';
 `;
 
 const SCHEMA_VERSION = 1;
@@ -134,14 +144,14 @@ export class SqliteStore implements AuditStore {
     return {
       putEvent: db.prepare('INSERT INTO events(id, record_id, ts, source, doc) VALUES (@id, @recordId, @ts, @source, @doc) ON CONFLICT(id) DO UPDATE SET record_id = excluded.record_id, doc = excluded.doc'),
       putRecord: db.prepare(`INSERT INTO records(id, ts, trace_id, user_id, source_ip, verdict, service, method, status, outcome, record_type, path, user_agent, sources, doc,
-          rule_name, fw_action, verified, mismatch, id_method, roles, source_nat_ip)
+          rule_name, fw_action, verified, mismatch, id_method, roles, source_nat_ip, self_keyed, end_ts)
         VALUES (@id, @ts, @traceId, @userId, @sourceIp, @verdict, @service, @method, @status, @outcome, @recordType, @path, @userAgent, @sources, @doc,
-          @ruleName, @firewallAction, @verified, @mismatch, @identityMethod, @roles, @sourceNatIp)
+          @ruleName, @firewallAction, @verified, @mismatch, @identityMethod, @roles, @sourceNatIp, @selfKeyed, @endTs)
         ON CONFLICT(id) DO UPDATE SET ts=excluded.ts, trace_id=excluded.trace_id, user_id=excluded.user_id, source_ip=excluded.source_ip,
           verdict=excluded.verdict, service=excluded.service, method=excluded.method, status=excluded.status, outcome=excluded.outcome,
           record_type=excluded.record_type, path=excluded.path, user_agent=excluded.user_agent, sources=excluded.sources, doc=excluded.doc,
           rule_name=excluded.rule_name, fw_action=excluded.fw_action, verified=excluded.verified, mismatch=excluded.mismatch,
-          id_method=excluded.id_method, roles=excluded.roles, source_nat_ip=excluded.source_nat_ip`),
+          id_method=excluded.id_method, roles=excluded.roles, source_nat_ip=excluded.source_nat_ip, self_keyed=excluded.self_keyed, end_ts=excluded.end_ts`),
       delRecord: db.prepare('DELETE FROM records WHERE id = ?'),
       putKey: db.prepare('INSERT INTO keys(key, record_id) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET record_id = excluded.record_id'),
       putDead: db.prepare('INSERT OR IGNORE INTO dead_letters(id, ts, doc) VALUES (?, ?, ?)'),
@@ -161,7 +171,7 @@ export class SqliteStore implements AuditStore {
     if (missing.length) {
       this.db.transaction(() => {
         for (const [name, decl] of missing) this.db.exec(`ALTER TABLE records ADD COLUMN ${name} ${decl}`);
-        const upd = this.db.prepare('UPDATE records SET rule_name=@ruleName, fw_action=@firewallAction, verified=@verified, mismatch=@mismatch, id_method=@identityMethod, roles=@roles, source_nat_ip=@sourceNatIp WHERE id=@id');
+        const upd = this.db.prepare('UPDATE records SET rule_name=@ruleName, fw_action=@firewallAction, verified=@verified, mismatch=@mismatch, id_method=@identityMethod, roles=@roles, source_nat_ip=@sourceNatIp, self_keyed=@selfKeyed, end_ts=@endTs WHERE id=@id');
         // Pages by rowid: better-sqlite3 cannot write while a read statement is being iterated.
         const page = this.db.prepare('SELECT rowid AS n, doc FROM records WHERE rowid > ? ORDER BY rowid LIMIT 1000');
         for (let after = -Infinity; ; ) {
@@ -169,7 +179,7 @@ export class SqliteStore implements AuditStore {
           if (!rows.length) break;
           for (const row of rows) {
             const c = recordColumns(JSON.parse(row.doc) as AuditRecord);
-            upd.run({ id: c.id, ruleName: c.ruleName, firewallAction: c.firewallAction, verified: c.verified, mismatch: c.mismatch, identityMethod: c.identityMethod, roles: c.roles, sourceNatIp: c.sourceNatIp });
+            upd.run({ id: c.id, ruleName: c.ruleName, firewallAction: c.firewallAction, verified: c.verified, mismatch: c.mismatch, identityMethod: c.identityMethod, roles: c.roles, sourceNatIp: c.sourceNatIp, selfKeyed: c.selfKeyed, endTs: c.endTs });
           }
           after = rows[rows.length - 1]!.n;
         }
@@ -379,19 +389,25 @@ export class SqliteStore implements AuditStore {
     const from = Date.parse(q.from), to = Date.parse(q.to);
     // Chunked IN lists keep every statement under SQLite's variable limit. `+record_type` keeps the
     // planner on the address indexes: on (record_type, ts) it would scan every record of the window.
+    // Self-keyed only: the literal `self_keyed = 1` lets the planner use the partial indexes
+    // (records_self_ip, records_self_nat_ip), so the records a trace joined are never read.
+    // Sessions by end: the literal record type lets it use records_session_ip_end and
+    // records_session_nat_ip_end, which range over the end instead of every session since `from`.
+    const endFrom = q.endFrom === undefined ? undefined : Date.parse(q.endFrom);
+    const byEnd = endFrom !== undefined && q.recordType === 'session';
+    const name = `byIps:${byEnd ? 's' : q.recordType === 'request' ? 'r' : '-'}${q.selfKeyedOnly ? 1 : 0}${endFrom !== undefined ? 1 : 0}`;
+    const extra = `${q.selfKeyedOnly ? ' AND self_keyed = 1' : ''}${endFrom !== undefined ? ' AND end_ts >= ?' : ''}`;
+    // (Named: with ANALYZE statistics the planner prefers records_type_ts, i.e. every session.)
+    const sub = (col: string, params: string) =>
+      byEnd
+        ? `SELECT id FROM records INDEXED BY records_session_${col === 'source_ip' ? 'ip' : 'nat_ip'}_end WHERE ${col} IN (${params}) AND record_type = 'session' AND end_ts >= ? AND +ts >= ? AND +ts < ?${q.selfKeyedOnly ? ' AND self_keyed = 1' : ''}`
+        : `SELECT id FROM records WHERE ${col} IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?${extra}`;
+    const bind = (chunk: string[]) => (byEnd ? [...chunk, endFrom, from, to] : endFrom !== undefined ? [...chunk, q.recordType, from, to, endFrom] : [...chunk, q.recordType, from, to]);
     for (let i = 0; i < q.ips.length && out.length < q.limit; i += 500) {
       const chunk = q.ips.slice(i, i + 500);
-      const rows = this.inList(
-        'byIps',
-        chunk.length,
-        (params) => `SELECT doc FROM records WHERE id IN (SELECT id FROM records WHERE source_ip IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?
-             UNION SELECT id FROM records WHERE source_nat_ip IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?) LIMIT ?`,
-      )
-        .all(...chunk, q.recordType, from, to, ...chunk, q.recordType, from, to, q.limit - out.length) as { doc: string }[];
-      for (const r of rows) {
-        const rec = JSON.parse(r.doc) as AuditRecord;
-        if (!q.selfKeyedOnly || isSelfKeyed(rec)) out.push(rec);
-      }
+      const rows = this.inList(name, chunk.length, (params) => `SELECT doc FROM records WHERE id IN (${sub('source_ip', params)} UNION ${sub('source_nat_ip', params)}) LIMIT ?`)
+        .all(...bind(chunk), ...bind(chunk), q.limit - out.length) as { doc: string }[];
+      for (const r of rows) out.push(JSON.parse(r.doc) as AuditRecord);
     }
     return out;
   }
