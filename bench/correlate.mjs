@@ -11,6 +11,9 @@
 // --input synthetic: hand-built minimal events (bench/lib/events.mjs: a Tyk record, an Envoy access
 // log, two OTLP spans, a firewall session for every 4th request; 4.25 events per request, a few ECS
 // fields each).
+// --clients N (parsed input): the requests come from N client addresses in turn (default one address
+// per request): a busy address has many stored requests and firewall sessions for each batch's
+// address lookups to pass over.
 // Either way only correlate() and the store write are timed, not parsing: correlation (keys, union,
 // store lookups, record build) and the store write.
 import fs from 'node:fs';
@@ -28,6 +31,9 @@ const { createParser } = require('../dist/parsers/registry.js');
 const argv = process.argv.slice(2);
 const inputAt = argv.indexOf('--input');
 const INPUT = inputAt >= 0 ? argv.splice(inputAt, 2)[1] : 'parsed';
+const clientsAt = argv.indexOf('--clients');
+const CLIENTS = clientsAt >= 0 ? Number(argv.splice(clientsAt, 2)[1]) : undefined;
+if (CLIENTS !== undefined && !(Number.isInteger(CLIENTS) && CLIENTS > 0)) throw new Error('--clients must be a positive integer');
 if (INPUT !== 'parsed' && INPUT !== 'synthetic') throw new Error(`--input must be parsed or synthetic, not ${INPUT}`);
 const REQUESTS = Number(argv[0] ?? 50_000);
 const BATCH = Number(argv[1] ?? 4_000);
@@ -42,7 +48,7 @@ function parse(source, value) {
 }
 /** The parsed events of request i (20 ms apart, as the synthetic requests are). */
 function parsedEventsOf(i) {
-  const q = request(i, { spacingMs: 20 });
+  const q = request(i, { spacingMs: 20, ...(CLIENTS ? { clients: CLIENTS } : {}) });
   const evs = [...parse('tyk', q.tyk), ...parse('envoy', q.envoy), ...parse('otlp', otlpMessage([q.span]))];
   if (q.panos) evs.push(...parse('panos', q.panos));
   return evs;
@@ -85,7 +91,7 @@ async function run() {
   const rates = { correlate_events_per_s: Math.round(events / (correlateMs / 1000)), correlate_events_per_cpu_s: Math.round(events / (correlateCpuMs / 1000)) };
   if (NOMEM) {
     fs.rmSync(dir, { recursive: true, force: true });
-    console.log(JSON.stringify({ input: INPUT, events, batch_events: BATCH, ...rates, end_to_end_events_per_s: Math.round(events / (total / 1000)) }));
+    console.log(JSON.stringify({ input: INPUT, ...(CLIENTS ? { clients: CLIENTS } : {}), events, batch_events: BATCH, ...rates, end_to_end_events_per_s: Math.round(events / (total / 1000)) }));
     return;
   }
   // Memory for 100k open requests: every request's events in one batch, correlated at once.
@@ -110,6 +116,7 @@ async function run() {
 
   const result = {
     input: INPUT,
+    ...(CLIENTS ? { clients: CLIENTS } : {}),
     requests: REQUESTS,
     events,
     records: counts.records,

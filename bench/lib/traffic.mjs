@@ -18,10 +18,12 @@ const panTime = (ms) => {
 const PATHS = ['/api/orders', '/api/orders/1042', '/api/payments/77', '/api/catalog/items', '/api/admin/users/9', '/api/cart'];
 const UAS = ['Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0', 'curl/8.5.0', 'orders-cli/2.3.1'];
 
-export function request(i, { t0 = T0, spacingMs = 2 } = {}) {
+/** `clients`: how many client addresses the requests come from, in turn (default: one per request, up to 65,536). */
+export function request(i, { t0 = T0, spacingMs = 2, clients = 65_536 } = {}) {
   const t = t0 + i * spacingMs;
   const traceId = hex(0x5eed0000 + i, 32);
-  const ip = `198.18.${(i >> 8) & 255}.${i & 255}`;
+  const c = i % clients;
+  const ip = `198.18.${(c >> 8) & 255}.${c & 255}`;
   const path = PATHS[i % PATHS.length];
   const method = i % 5 === 0 ? 'POST' : 'GET';
   const status = i % 41 === 0 ? 403 : 200;
