@@ -476,6 +476,13 @@ export function storeContract(name: string, makeStore: () => Promise<AuditStore>
         // Amended to end earlier: no longer found, at once.
         await store.write(batchOf({ records: [session('endsLater', at(T, 0), { end: at(T, 3_000) })] }));
         expect(idsOf(await store.findRecordsByIps({ ...q, endFrom: at(T, 5_000) })).sort()).toEqual(['lateMember', 'stampOnly']);
+        // Any record type: a request that ends late enough.
+        const req = makeRecord({ id: 'req', ts: at(T, 0), sourceIp: '10.3.0.1' });
+        (req.event as Record<string, unknown>).end = at(T, 6_000);
+        await store.write(batchOf({ records: [req] }));
+        const r = { ...q, recordType: 'request' as const };
+        expect(idsOf(await store.findRecordsByIps({ ...r, endFrom: at(T, 6_000) }))).toEqual(['req']);
+        expect(await store.findRecordsByIps({ ...r, endFrom: at(T, 6_001) })).toEqual([]);
       });
     });
 

@@ -395,13 +395,14 @@ export class SqliteStore implements AuditStore {
     // records_session_nat_ip_end, which range over the end instead of every session since `from`.
     const endFrom = q.endFrom === undefined ? undefined : Date.parse(q.endFrom);
     const byEnd = endFrom !== undefined && q.recordType === 'session';
-    const name = `byIps:${byEnd ? 's' : q.recordType === 'request' ? 'r' : '-'}${q.selfKeyedOnly ? 1 : 0}${endFrom !== undefined ? 1 : 0}`;
-    const extra = `${q.selfKeyedOnly ? ' AND self_keyed = 1' : ''}${endFrom !== undefined ? ' AND end_ts >= ?' : ''}`;
-    // (Named: with ANALYZE statistics the planner prefers records_type_ts, i.e. every session.)
+    const self = q.selfKeyedOnly ? ' AND self_keyed = 1' : '';
+    // The statement text depends on these three only (the record type is bound, except by end).
+    const name = `byIps:${byEnd ? 'sessionEnd' : 'ts'}:${self ? 'self' : 'all'}:${endFrom !== undefined ? 'end' : ''}`;
+    // INDEXED BY: with ANALYZE statistics the planner prefers records_type_ts, i.e. every session.
     const sub = (col: string, params: string) =>
       byEnd
-        ? `SELECT id FROM records INDEXED BY records_session_${col === 'source_ip' ? 'ip' : 'nat_ip'}_end WHERE ${col} IN (${params}) AND record_type = 'session' AND end_ts >= ? AND +ts >= ? AND +ts < ?${q.selfKeyedOnly ? ' AND self_keyed = 1' : ''}`
-        : `SELECT id FROM records WHERE ${col} IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?${extra}`;
+        ? `SELECT id FROM records INDEXED BY records_session_${col === 'source_ip' ? 'ip' : 'nat_ip'}_end WHERE ${col} IN (${params}) AND record_type = 'session' AND end_ts >= ? AND +ts >= ? AND +ts < ?${self}`
+        : `SELECT id FROM records WHERE ${col} IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?${self}${endFrom !== undefined ? ' AND end_ts >= ?' : ''}`;
     const bind = (chunk: string[]) => (byEnd ? [...chunk, endFrom, from, to] : endFrom !== undefined ? [...chunk, q.recordType, from, to, endFrom] : [...chunk, q.recordType, from, to]);
     for (let i = 0; i < q.ips.length && out.length < q.limit; i += 500) {
       const chunk = q.ips.slice(i, i + 500);
