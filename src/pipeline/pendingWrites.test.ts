@@ -90,6 +90,10 @@ describe('pipeline/pendingWrites', () => {
     // A deleted; D matches by its NAT address; E is outside the window; F is a session.
     expect(ids(await pw.findRecordsByIps(byIps(['10.0.0.1'])))).toEqual(['D@1']);
     expect(ids(await pw.findRecordsByIps(byIps(['10.0.0.1'], 'session')))).toEqual(['F@1', 'S@1']);
+    // Sessions that end late enough (no event.end, no members: their @timestamp): a pending one too.
+    pw.add(batch({ records: [rec('G', { ip: '10.0.0.1', type: 'session', at: 400 })] }));
+    expect(ids(await pw.findRecordsByIps({ ...byIps(['10.0.0.1'], 'session'), endFrom: iso(300) }))).toEqual(['G@1']);
+    expect(ids(await pw.findRecordsByIps({ ...byIps(['10.0.0.1'], 'session'), endFrom: iso(0) }))).toEqual(['F@1', 'G@1', 'S@1']);
     // B's pending version no longer has 10.0.0.2 (stored version had): not found by it, found by the new one.
     expect(ids(await pw.findRecordsByIps(byIps(['10.0.0.2'])))).toEqual([]);
     expect(ids(await pw.findRecordsByIps(byIps(['10.9.9.9'])))).toEqual(['B@2']);

@@ -70,17 +70,18 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? 
 
 /**
  * Whether a record answers a `findRecordsByIps` query: its type, @timestamp in [from, to) (ms), its
- * source address before or after NAT in `ips`, and self-keyed when the query asks for that. For the
+ * source address before or after NAT in `ips`, self-keyed and ending late enough when the query asks. For the
  * records a store or the write pipeline holds in memory (a search filters the same way).
  */
 export function matchesRecordsByIps(c: RecordColumns, q: RecordsByIpsQuery, ips: ReadonlySet<string>, from: number, to: number): boolean {
   return (
     (!q.selfKeyedOnly || c.selfKeyed === 1) &&
-    (q.endFrom === undefined || c.endTs >= Date.parse(q.endFrom)) &&
     c.recordType === q.recordType &&
     c.ts >= from &&
     c.ts < to &&
-    ((c.sourceIp !== null && ips.has(c.sourceIp)) || (c.sourceNatIp !== null && ips.has(c.sourceNatIp)))
+    ((c.sourceIp !== null && ips.has(c.sourceIp)) || (c.sourceNatIp !== null && ips.has(c.sourceNatIp))) &&
+    // Last: parsed only for the few records the cheaper tests kept.
+    (q.endFrom === undefined || c.endTs >= Date.parse(q.endFrom))
   );
 }
 
