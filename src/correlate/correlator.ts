@@ -1,5 +1,5 @@
 import type { IdentityClaim, ParsedEvent } from '../model/events';
-import { isSelfKeyed, type AuditRecord, type RecordQuery, type StoredEvent, type WriteBatch } from '../model/record';
+import type { AuditRecord, RecordQuery, StoredEvent, WriteBatch } from '../model/record';
 import type { CorrelationState } from '../pipeline/pendingWrites';
 import { JwtVerifier } from '../identity/jwt';
 import { buildRecord, byTime, maxOf, memoOf, minOf, recordIdFor, tsOf } from './record';
@@ -406,9 +406,8 @@ export class Correlator {
     if (!recs.length) return [];
     const traced = events.filter(isTraced);
     const inBatch = new Set(events.map((e) => e.id));
-    const ids = recs
-      .filter(isSelfKeyed)
-      .flatMap((r) => r.auditmesh.members.filter((m) => m.source !== 'panos' && !inBatch.has(m.event_id)).map((m) => m.event_id));
+    // Self-keyed already: every store answers selfKeyedOnly exactly (store/contract.ts).
+    const ids = recs.flatMap((r) => r.auditmesh.members.filter((m) => m.source !== 'panos' && !inBatch.has(m.event_id)).map((m) => m.event_id));
     if (!ids.length) return [];
     const byIp = new Map<string, StoredEvent[]>();
     for (const e of traced) (byIp.get(e.join.clientIp!) ?? byIp.set(e.join.clientIp!, []).get(e.join.clientIp!)!).push(e);
