@@ -274,6 +274,14 @@ export function storeContract(name: string, makeStore: () => Promise<AuditStore>
         expect(Object.fromEntries(await store.lookupKeys([long, odd, '#hash-like', `r:${'x'.repeat(599)}`]))).toEqual({ [long]: 'r01', [odd]: 'r01', '#hash-like': 'r01' });
       });
 
+      it('looks up any number of keys at once', async () => {
+        const known = ['t:bb000000000000000000000000000007', 'r:req-1200', 'fw:dev:9:10.0.0.9:4000'];
+        await store.write(batchOf({ records: [makeRecord(CORPUS[0]!)], keys: known.map((k): [string, string] => [k, 'r01']) }));
+        // Beyond one statement's old chunk (500) and spread over it: first, middle, last.
+        const asked = Array.from({ length: 1_999 }, (_, i) => `r:req-${i}`).concat(known[0]!, known[2]!);
+        expect(Object.fromEntries(await store.lookupKeys(asked))).toEqual(Object.fromEntries(known.map((k) => [k, 'r01'])));
+      });
+
       it('points a key at the record of its latest write', async () => {
         await store.write(batchOf({ records: [makeRecord(CORPUS[0]!)], keys: [['t:k', 'r01']] }));
         await store.write(batchOf({ records: [makeRecord(CORPUS[1]!)], keys: [['t:k', 'r02']] }));
@@ -409,6 +417,18 @@ export function storeContract(name: string, makeStore: () => Promise<AuditStore>
         expect(await byIp(['fd00::1', '10.9.9.9'], T, at(T, 60_000))).toEqual(['ipF']);
         expect(await byIp([], T, at(T, 60_000))).toEqual([]);
         expect(await store.findRecordsByIps({ ips: ['10.1.0.1', '10.1.0.2', '10.1.0.3'], from: T, to: at(T, 60_000), recordType: 'request', limit: 2 })).toHaveLength(2);
+      });
+
+      it('takes any number of addresses, and returns a record its address and NAT address both match once', async () => {
+        const nat = makeRecord({ id: 'natA', ts: at(T, 0), sourceIp: '10.4.0.1' });
+        (nat.source as Record<string, unknown>).nat = { ip: '203.0.113.9' };
+        await store.write(batchOf({ records: [nat, makeRecord({ id: 'natB', ts: at(T, 1000), sourceIp: '10.4.0.2' })] }));
+        const ips = Array.from({ length: 1_200 }, (_, i) => `10.5.${i >> 8}.${i & 255}`);
+        ips.splice(5, 0, '10.4.0.2');
+        ips.splice(700, 0, '10.4.0.1');
+        ips.splice(1_100, 0, '203.0.113.9');
+        const found = await store.findRecordsByIps({ ips, from: T, to: at(T, 60_000), recordType: 'request', limit: 100 });
+        expect(idsOf(found).sort()).toEqual(['natA', 'natB']);
       });
 
       it('sees amendments and deletions right after the write (no refresh)', async () => {

@@ -71,3 +71,28 @@ describe('store/sqlite > durability', () => {
     }
   });
 });
+
+describe('store/sqlite > keys and addresses as one JSON parameter', () => {
+  let dir: string;
+  let store: SqliteStore;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'auditmesh-sqlite-json-'));
+    store = new SqliteStore(dir);
+    await store.init();
+  });
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  // JSON.parse of a log line can yield a lone surrogate (a "\ud800" escape); the lookup's JSON
+  // array must reach the same stored bytes as the bound parameter that wrote the key.
+  it('finds keys and addresses with lone surrogates as they were written', async () => {
+    const keys = ['r:lone-\ud800-high', 'r:\udc00', 'r:pair-\ud83d\ude00', 'r:nul-\u0000-x'];
+    const rec = makeRecord({ id: 'r01', ts: '2024-05-12T08:00:00.000Z', sourceIp: 'fe80::\ud800' });
+    await store.write(batchOf({ records: [rec], keys: keys.map((k): [string, string] => [k, 'r01']) }));
+    expect(Object.fromEntries(await store.lookupKeys([...keys, 'r:lone-\ud801-high', 'r:\ufffd']))).toEqual(Object.fromEntries(keys.map((k) => [k, 'r01'])));
+    const found = await store.findRecordsByIps({ ips: ['fe80::\ud800', 'fe80::\ud801'], from: '2024-05-12T07:00:00.000Z', to: '2024-05-12T09:00:00.000Z', recordType: 'request', limit: 10 });
+    expect(found.map((r) => r.auditmesh.record_id)).toEqual(['r01']);
+  });
+});

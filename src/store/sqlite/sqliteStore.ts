@@ -157,6 +157,7 @@ export class SqliteStore implements AuditStore {
       putDead: db.prepare('INSERT OR IGNORE INTO dead_letters(id, ts, doc) VALUES (?, ?, ?)'),
       getKey: db.prepare('SELECT record_id FROM keys WHERE key = ?'),
       getRecord: db.prepare('SELECT doc FROM records WHERE id = ?'),
+      lookupKeys: db.prepare('SELECT asked.key AS i, keys.record_id FROM json_each(?) AS asked JOIN keys ON keys.key = asked.value'),
       getEvent: db.prepare('SELECT doc, record_id FROM events WHERE id = ?'),
     };
   }
@@ -248,21 +249,12 @@ export class SqliteStore implements AuditStore {
 
   async lookupKeys(keys: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    // Chunked IN lists: one statement per 500 keys instead of one per key.
-    for (let i = 0; i < keys.length; i += 500) {
-      const chunk = keys.slice(i, i + 500);
-      const stmt = this.inList('keys', chunk.length, (n) => `SELECT key, record_id FROM keys WHERE key IN (${n})`);
-      for (const row of stmt.all(...chunk) as { key: string; record_id: string }[]) out.set(row.key, row.record_id);
-    }
+    if (keys.length === 0) return out;
+    // The keys go in as one JSON array (json_each): binding thousands of parameters one by one cost
+    // more than the index lookups. Each row names the asked key by its position: a key with a lone
+    // surrogate (JSON.parse of a log line can make one) is stored as bytes that read back as U+FFFD.
+    for (const row of this.stmts.lookupKeys.all(JSON.stringify(keys)) as { i: number; record_id: string }[]) out.set(keys[row.i]!, row.record_id);
     return out;
-  }
-  /** Prepared statements with an IN list of n parameters, by name and n (1..500). */
-  private readonly inLists = new Map<string, Database.Statement>();
-  private inList(name: string, n: number, sql: (params: string) => string): Database.Statement {
-    const k = `${name}:${n}`;
-    let stmt = this.inLists.get(k);
-    if (!stmt) this.inLists.set(k, (stmt = this.db.prepare(sql(new Array(n).fill('?').join(',')))));
-    return stmt;
   }
 
   async getRecords(ids: string[]): Promise<Map<string, AuditRecord>> {
@@ -385,9 +377,9 @@ export class SqliteStore implements AuditStore {
   }
 
   async findRecordsByIps(q: RecordsByIpsQuery): Promise<AuditRecord[]> {
-    const out: AuditRecord[] = [];
+    if (q.ips.length === 0) return [];
     const from = Date.parse(q.from), to = Date.parse(q.to);
-    // Chunked IN lists keep every statement under SQLite's variable limit. `+record_type` keeps the
+    // The addresses go in as one JSON array (json_each), as in lookupKeys. `+record_type` keeps the
     // planner on the address indexes: on (record_type, ts) it would scan every record of the window.
     // Self-keyed only: the literal `self_keyed = 1` lets the planner use the partial indexes
     // (records_self_ip, records_self_nat_ip), so the records a trace joined are never read.
@@ -396,22 +388,25 @@ export class SqliteStore implements AuditStore {
     const endFrom = q.endFrom === undefined ? undefined : Date.parse(q.endFrom);
     const byEnd = endFrom !== undefined && q.recordType === 'session';
     const self = q.selfKeyedOnly ? ' AND self_keyed = 1' : '';
-    // The statement text depends on these three only (the record type is bound, except by end).
     const name = `byIps:${byEnd ? 'sessionEnd' : 'ts'}:${self ? 'self' : 'all'}:${endFrom !== undefined ? 'end' : ''}`;
-    // INDEXED BY: with ANALYZE statistics the planner prefers records_type_ts, i.e. every session.
-    const sub = (col: string, params: string) =>
-      byEnd
-        ? `SELECT id FROM records INDEXED BY records_session_${col === 'source_ip' ? 'ip' : 'nat_ip'}_end WHERE ${col} IN (${params}) AND record_type = 'session' AND end_ts >= ? AND +ts >= ? AND +ts < ?${self}`
-        : `SELECT id FROM records WHERE ${col} IN (${params}) AND +record_type = ? AND ts >= ? AND ts < ?${self}${endFrom !== undefined ? ' AND end_ts >= ?' : ''}`;
-    const bind = (chunk: string[]) => (byEnd ? [...chunk, endFrom, from, to] : endFrom !== undefined ? [...chunk, q.recordType, from, to, endFrom] : [...chunk, q.recordType, from, to]);
-    for (let i = 0; i < q.ips.length && out.length < q.limit; i += 500) {
-      const chunk = q.ips.slice(i, i + 500);
-      const rows = this.inList(name, chunk.length, (params) => `SELECT doc FROM records WHERE id IN (${sub('source_ip', params)} UNION ${sub('source_nat_ip', params)}) LIMIT ?`)
-        .all(...bind(chunk), ...bind(chunk), q.limit - out.length) as { doc: string }[];
-      for (const r of rows) out.push(JSON.parse(r.doc) as AuditRecord);
+    let stmt = this.byIps.get(name);
+    if (!stmt) {
+      // INDEXED BY: with ANALYZE statistics the planner prefers records_type_ts, i.e. every session.
+      const sub = (col: string) =>
+        byEnd
+          ? `SELECT id FROM records INDEXED BY records_session_${col === 'source_ip' ? 'ip' : 'nat_ip'}_end WHERE ${col} IN (SELECT value FROM json_each(?)) AND record_type = 'session' AND end_ts >= ? AND +ts >= ? AND +ts < ?${self}`
+          : `SELECT id FROM records WHERE ${col} IN (SELECT value FROM json_each(?)) AND +record_type = ? AND ts >= ? AND ts < ?${self}${endFrom !== undefined ? ' AND end_ts >= ?' : ''}`;
+      this.byIps.set(name, (stmt = this.db.prepare(`SELECT doc FROM records WHERE id IN (${sub('source_ip')} UNION ${sub('source_nat_ip')}) LIMIT ?`)));
     }
+    const ips = JSON.stringify(q.ips);
+    const args = byEnd ? [ips, endFrom, from, to] : endFrom !== undefined ? [ips, q.recordType, from, to, endFrom] : [ips, q.recordType, from, to];
+    const rows = stmt.all(...args, ...args, q.limit) as { doc: string }[];
+    const out: AuditRecord[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = JSON.parse(rows[i]!.doc) as AuditRecord;
     return out;
   }
+  /** findRecordsByIps's statements, by the three things their text depends on. */
+  private readonly byIps = new Map<string, Database.Statement>();
 
   async getTrace(traceId: string): Promise<{ records: AuditRecord[]; events: StoredEvent[] }> {
     const recs = this.db.prepare('SELECT id, doc FROM records WHERE trace_id = ? ORDER BY ts, id').all(traceId) as { id: string; doc: string }[];
