@@ -262,7 +262,7 @@ export class Correlator {
       const target = sortedRecs[0] ?? recordIdFor(foundingKey(c.keys));
       // A new record owns exactly its events, all written now: one set serves as both (neither changes later).
       const owned = new Set<string>();
-      const work: Work = { target, members: new Map(), owned, linked: new Map(), keys: c.keys, changedOwnership: sortedRecs.length ? new Set() : owned, prev: prevRecords.get(target) };
+      const work: Work = { target, members: new Map(), owned, linked: new Map(), keys: c.keys, changedOwnership: sortedRecs.length ? new Set() : owned, prev: prevRecords.get(target), isNew: !sortedRecs.length };
       for (const rid of sortedRecs) {
         const prev = prevRecords.get(rid);
         for (const m of prev?.auditmesh.members ?? []) {
@@ -286,9 +286,9 @@ export class Correlator {
         } else if (sortedRecs.length) amended++;
         work.members.set(e.id, e);
         work.owned.add(e.id);
-        work.changedOwnership.add(e.id);
-        work.linked.delete(e.id);
-        const amb = ambiguous.get(e.id);
+        if (work.changedOwnership !== work.owned) work.changedOwnership.add(e.id);
+        if (work.linked.size) work.linked.delete(e.id);
+        const amb = ambiguous.size ? ambiguous.get(e.id) : undefined;
         if (amb) (ambiguous.get(target) ?? ambiguous.set(target, []).get(target)!).push(...amb);
       }
       if (amended) this.metrics.amendedEvents.add(amended);
@@ -313,7 +313,7 @@ export class Correlator {
       const joinedBy = new Map<string, string>();
       for (let i = 0; i < all.length; i++) {
         const e = all[i]!;
-        const linked = work.linked.get(e.id);
+        const linked = work.linked.size ? work.linked.get(e.id) : undefined;
         if (linked) {
           joinedBy.set(e.id, linked);
           continue;
@@ -322,8 +322,9 @@ export class Correlator {
         joinedBy.set(e.id, k !== undefined ? JOINED_BY[KEY_RANK[keyRank(k)]!]! : (joinedOverride.get(e.id) ?? prevJoined?.get(e.id) ?? 'self'));
       }
       // The record's keys: its earlier ones, then its own members' (work.keys is not used after this).
+      // A new record's own members are its component's events, whose keys the component already holds.
       const keys = work.keys;
-      for (let i = 0; i < all.length; i++) {
+      if (!work.isNew) for (let i = 0; i < all.length; i++) {
         if (!work.owned.has(all[i]!.id)) continue;
         const ks = eventKeys(all[i]!);
         for (let j = 0; j < ks.length; j++) keys.add(ks[j]!);
@@ -350,7 +351,11 @@ export class Correlator {
       // by the key store itself, not by the record listing it: a batch whose write was cut short (a crash
       // in the middle of an Elasticsearch bulk) may have stored the record without all of its keys, and
       // its redelivery must write them.
-      for (const k of keys) if (existing.get(k) !== work.target && (keyNode.has(k) || !work.prev?.auditmesh.keys.includes(k))) out.keys.push([k, work.target]);
+      if (work.prev) {
+        for (const k of keys) if (existing.get(k) !== work.target && (keyNode.has(k) || !work.prev.auditmesh.keys.includes(k))) out.keys.push([k, work.target]);
+      } else if (existing.size) {
+        for (const k of keys) if (existing.get(k) !== work.target) out.keys.push([k, work.target]);
+      } else for (const k of keys) out.keys.push([k, work.target]);
     }
     return out;
   }
@@ -488,6 +493,7 @@ export class Correlator {
             keys: new Set(rec.auditmesh.keys),
             changedOwnership: new Set(),
             prev: rec,
+            isNew: false,
           };
           prevRecords.set(rid, rec);
           for (const a of rec.auditmesh.ambiguous ?? []) (ambiguous.get(rid) ?? ambiguous.set(rid, []).get(rid)!).push(a);
@@ -609,6 +615,8 @@ interface Work {
   keys: Set<string>;
   changedOwnership: Set<string>;
   prev?: AuditRecord | undefined;
+  /** Made from this batch's events alone (no stored record): it owns exactly its component's events. */
+  isNew: boolean;
 }
 
 export interface AmbiguousJoin {
