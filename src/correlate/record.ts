@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import type { Ecs, IdentityClaim, SourceType } from '../model/events';
 import type { AuditRecord, MemberRef, StoredEvent } from '../model/record';
 import { resolveIdentity } from '../identity/resolve';
 import { extend } from '../model/extend';
+import { sha256 } from '../model/digest';
 import { byCodeUnits, sortSmall, uniqSorted } from '../model/sortSmall';
 
 /** Deterministic record id from the record's founding correlation key. */
 export function recordIdFor(key: string): string {
-  return createHash('sha256').update(`rec|${key}`).digest('base64url').slice(0, 22);
+  return sha256(`rec|${key}`, 'base64url').slice(0, 22);
 }
 
 /**
@@ -308,7 +308,7 @@ function firstByPriority(events: StoredEvent[], sources: SourceType[], group: st
 /** Hash of a record's content, ignoring version bookkeeping. */
 export function contentHash(r: AuditRecord): string {
   const { version: _v, updated_at: _u, ...am } = r.auditmesh;
-  return createHash('sha256').update(JSON.stringify({ ...r, auditmesh: am })).digest('hex');
+  return sha256(JSON.stringify({ ...r, auditmesh: am }), 'hex');
 }
 
 /** Smallest / largest of a list without spreading it into arguments (no call-stack limit). */

@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { sha256 } from '../model/digest';
 
 /**
  * Canonical JSON in the style of RFC 8785 (JSON Canonicalization Scheme), so that a record hashes
@@ -343,12 +343,9 @@ function hasEnumerable(o: object): boolean {
   return false;
 }
 
-/** Node's one-shot hash (20.12+), a little cheaper than a Hash object per call. */
-const oneShot = (crypto as unknown as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash;
-
 /** SHA-256 of a string's UTF-8 bytes, lower-case hex. */
 export function sha256Hex(s: string | Buffer): string {
-  return oneShot ? oneShot('sha256', s, 'hex') : crypto.createHash('sha256').update(s).digest('hex');
+  return sha256(s, 'hex');
 }
 
 /** SHA-256 (hex) of a value's canonical JSON (hashed as UTF-8 bytes, no string made). */

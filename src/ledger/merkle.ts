@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { sha256 } from '../model/digest';
 
 /**
  * Merkle tree over the ledger entries of one checkpoint interval, as in Certificate Transparency
@@ -12,11 +12,10 @@ import crypto from 'node:crypto';
  */
 
 /**
- * Node's one-shot hash (20.12+), hex out: a checkpoint hashes 2n-1 nodes, and a Hash object or a
- * Buffer result per node costs about twice as much. Node values stay hex strings throughout.
+ * Hex out (the one-shot hash): a checkpoint hashes 2n-1 nodes, and a Hash object or a Buffer result
+ * per node costs about twice as much. Node values stay hex strings throughout.
  */
-const oneShot = (crypto as unknown as { hash?: (alg: string, data: Buffer, enc: 'hex') => string }).hash;
-const sha256Hex = (b: Buffer): string => (oneShot ? oneShot('sha256', b, 'hex') : crypto.createHash('sha256').update(b).digest('hex'));
+const sha256Hex = (b: Buffer): string => sha256(b, 'hex');
 
 /** Scratch inputs (hashing is synchronous, so one of each is enough): 0x00 ‖ leaf, 0x01 ‖ left ‖ right. */
 const leafIn = Buffer.alloc(33);
