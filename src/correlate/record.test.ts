@@ -32,4 +32,25 @@ describe('correlate/record > buildRecord', () => {
     expect(again.auditmesh.version).toBe(1);
     expect(again.auditmesh.updated_at).toBe(r.auditmesh.updated_at);
   });
+
+  it('writes start and end as toISOString does, whatever form the members\' timestamps have', () => {
+    const at = (e: StoredEvent, timestamp: string): StoredEvent => ({ ...e, timestamp });
+    const cases: [string[], { endMs?: number }[], string, string][] = [
+      // canonical strings are reused as they are
+      [['2026-01-01T00:00:01.250Z', '2026-01-01T00:00:03.000Z'], [{}, {}], '2026-01-01T00:00:01.250Z', '2026-01-01T00:00:03.000Z'],
+      // other forms of the same instants are written in the canonical form
+      [['2026-01-01T01:00:01.25+01:00', '2026-01-01T00:00:03Z'], [{}, {}], '2026-01-01T00:00:01.250Z', '2026-01-01T00:00:03.000Z'],
+      // a date that does not exist rolls over as Date.parse reads it
+      [['2026-02-29T00:00:00.000Z', '2026-03-01T00:00:00.500Z'], [{}, {}], '2026-03-01T00:00:00.000Z', '2026-03-01T00:00:00.500Z'],
+      // an end taken from the join's endMs, not from a timestamp
+      [['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z'], [{ endMs: Date.parse('2026-01-01T00:00:09.500Z') }, {}], '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:09.500Z'],
+      // a later member ends the record at its own (non-canonical) time
+      [['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:04.5Z'], [{}, {}], '2026-01-01T00:00:01.000Z', '2026-01-01T00:00:04.500Z'],
+    ];
+    for (const [stamps, joins, start, end] of cases) {
+      const events = [at(ev('a', 'envoy', { url: { path: '/a' } }, joins[0]), stamps[0]!), at(ev('b', 'otlp', { url: { path: '/b' } }, joins[1]), stamps[1]!)];
+      const r = buildRecord({ recordId: 'r', events, joinedBy: new Map(), keys: [], now: new Date('2026-01-02T00:00:00Z') });
+      expect([stamps, r['@timestamp'], (r.event as Record<string, unknown>).start, (r.event as Record<string, unknown>).end]).toEqual([stamps, start, start, end]);
+    }
+  });
 });

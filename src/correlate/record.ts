@@ -3,6 +3,7 @@ import type { AuditRecord, MemberRef, StoredEvent } from '../model/record';
 import { resolveIdentity } from '../identity/resolve';
 import { extend } from '../model/extend';
 import { sha256 } from '../model/digest';
+import { canonicalIsoMs } from '../model/isoTime';
 import { byCodeUnits, sortSmall, uniqSorted } from '../model/sortSmall';
 
 /** Deterministic record id from the record's founding correlation key. */
@@ -53,13 +54,17 @@ export function remember<T>(o: object, key: symbol, value: T): T {
 /** Values derived from an event once and kept with it: its time in ms, its correlation keys. */
 export interface EventMemo {
   ts: number;
+  /** The event's timestamp is exactly `new Date(ts).toISOString()` (a record can reuse the string). */
+  iso: boolean;
   keys: string[] | undefined;
 }
 const MEMO = Symbol('auditmesh.memo');
 /** The event's memo (one property per event, so events keep few hidden classes). */
 export function memoOf(e: { timestamp?: string }): EventMemo {
   const m = (e as unknown as Record<symbol, EventMemo | undefined>)[MEMO];
-  return m !== undefined ? m : remember(e, MEMO, { ts: Date.parse(e.timestamp as string) || 0, keys: undefined });
+  if (m !== undefined) return m;
+  const iso = typeof e.timestamp === 'string' ? canonicalIsoMs(e.timestamp) : undefined;
+  return remember(e, MEMO, { ts: iso !== undefined ? iso : Date.parse(e.timestamp as string) || 0, iso: iso !== undefined && iso !== 0, keys: undefined });
 }
 
 /** Event time in ms (memoized per event object). */
@@ -147,6 +152,9 @@ export function buildRecord(inp: BuildInput): AuditRecord {
 
   let start = Infinity;
   let end = -Infinity;
+  // The members' own timestamp strings for start and end when they are already what toISOString writes.
+  let startStr: string | undefined;
+  let endStr: string | undefined;
   let traceId: string | undefined;
   let requestId: string | undefined;
   let hasHttp = false;
@@ -164,10 +172,17 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   for (let i = 0; i < n; i++) {
     const e = events[i]!;
     const ecs = e.ecs;
-    const t = tsOf(e);
-    if (t > 0 && t < start) start = t;
+    const memo = memoOf(e);
+    const t = memo.ts;
+    if (t > 0 && t < start) {
+      start = t;
+      startStr = memo.iso ? e.timestamp : undefined;
+    }
     const te = e.join.endMs ?? t;
-    if (te > 0 && te > end) end = te;
+    if (te > 0 && te > end) {
+      end = te;
+      endStr = te === t && memo.iso ? e.timestamp : undefined;
+    }
     if (!traceId && e.join.traceId) traceId = e.join.traceId;
     if (!requestId && e.join.requestId) requestId = e.join.requestId;
     if (!sources.includes(e.source)) sources.push(e.source);
@@ -196,7 +211,7 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   }
   if (start === Infinity) start = inp.now.getTime();
   if (end === -Infinity) end = start;
-  const startIso = new Date(start).toISOString();
+  const startIso = startStr ?? new Date(start).toISOString();
 
   // Field groups in name order, each filled from the layers in its priority order (earliest first
   // within a layer); the document's keys: @timestamp, the groups, event, user, related, auditmesh.
@@ -230,7 +245,7 @@ export function buildRecord(inp: BuildInput): AuditRecord {
   event.kind = (event.kind as string | undefined) ?? 'event';
   if (n > 1) {
     event.start = startIso;
-    event.end = new Date(end).toISOString();
+    event.end = endStr ?? (end === start ? startIso : new Date(end).toISOString());
     event.duration = (end - start) * 1e6;
   }
   // Outcome: a denial anywhere (firewall deny, 4xx/5xx at the edge) makes the request a failure.
