@@ -461,6 +461,11 @@ export function storeContract(name: string, makeStore: () => Promise<AuditStore>
         const q = { ips: ['10.2.0.1'], from: T, to: at(T, 60_000), recordType: 'request' as const, limit: 100 };
         expect(idsOf(await store.findRecordsByIps({ ...q, selfKeyedOnly: true })).sort()).toEqual(['self1', 'self2']);
         expect(idsOf(await store.findRecordsByIps(q)).sort()).toEqual(['fw', 'mixed', 'requested', 'self1', 'self2', 'traced']);
+        // [from, to) holds for them too, to the millisecond.
+        expect(idsOf(await store.findRecordsByIps({ ...q, selfKeyedOnly: true, from: at(T, 100), to: at(T, 101) }))).toEqual(['self2']);
+        expect(idsOf(await store.findRecordsByIps({ ...q, selfKeyedOnly: true, from: at(T, 0), to: at(T, 1) }))).toEqual(['self1']);
+        expect(await store.findRecordsByIps({ ...q, selfKeyedOnly: true, from: at(T, 1), to: at(T, 100) })).toEqual([]);
+        expect(await store.findRecordsByIps({ ...q, selfKeyedOnly: true, recordType: 'session' })).toEqual([]);
         // Amended to carry a trace key: no longer self-keyed, at once.
         await store.write(batchOf({ records: [keyed('self2', ['e:ev-2', 't:4bf92f3577b34da6a3ce929d0e0e4736'], at(T, 100))] }));
         expect(idsOf(await store.findRecordsByIps({ ...q, selfKeyedOnly: true }))).toEqual(['self1']);

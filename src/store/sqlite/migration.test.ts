@@ -79,7 +79,7 @@ describe('store/sqlite > upgrade of a database created before the analytics colu
       deadLetters: [],
     });
     // The database as the version before these columns wrote it (their indexes first).
-    first.database.exec(`DROP INDEX records_self_ip; DROP INDEX records_self_nat_ip; DROP INDEX records_session_ip_end; DROP INDEX records_session_nat_ip_end;
+    first.database.exec(`DROP INDEX records_self_ip; DROP INDEX records_self_nat_ip; DROP INDEX records_self_type_ts; DROP INDEX records_session_ip_end; DROP INDEX records_session_nat_ip_end;
       ALTER TABLE records DROP COLUMN self_keyed; ALTER TABLE records DROP COLUMN end_ts;`);
     await first.close();
 

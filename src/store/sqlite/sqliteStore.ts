@@ -49,6 +49,8 @@ const ANALYTICS_INDEXES = `
   -- only the few records nothing joined, and the traced records of the batch's addresses are never read
   CREATE INDEX IF NOT EXISTS records_self_ip ON records(source_ip, ts) WHERE self_keyed = 1;
   CREATE INDEX IF NOT EXISTS records_self_nat_ip ON records(source_nat_ip, ts) WHERE self_keyed = 1;
+  -- ... and whether there is any such record in the window at all (usually none: traces propagate)
+  CREATE INDEX IF NOT EXISTS records_self_type_ts ON records(record_type, ts) WHERE self_keyed = 1;
   -- the requests → stored firewall sessions lookup of every batch (findRecordsByIps endFrom): by the
   -- session's end, so a busy client address's older sessions are not read again for every batch
   CREATE INDEX IF NOT EXISTS records_session_ip_end ON records(source_ip, end_ts) WHERE record_type = 'session';
@@ -159,6 +161,7 @@ export class SqliteStore implements AuditStore {
       getRecord: db.prepare('SELECT doc FROM records WHERE id = ?'),
       lookupKeys: db.prepare('SELECT asked.key AS i, keys.record_id FROM json_each(?) AS asked JOIN keys ON keys.key = asked.value'),
       getEvent: db.prepare('SELECT doc, record_id FROM events WHERE id = ?'),
+      anySelfKeyed: db.prepare('SELECT 1 FROM records INDEXED BY records_self_type_ts WHERE self_keyed = 1 AND record_type = ? AND ts >= ? AND ts < ? LIMIT 1'),
     };
   }
 
@@ -379,6 +382,8 @@ export class SqliteStore implements AuditStore {
   async findRecordsByIps(q: RecordsByIpsQuery): Promise<AuditRecord[]> {
     if (q.ips.length === 0) return [];
     const from = Date.parse(q.from), to = Date.parse(q.to);
+    // One probe first: with no self-keyed record of the type in the window, no address can match.
+    if (q.selfKeyedOnly && this.stmts.anySelfKeyed.get(q.recordType, from, to) === undefined) return [];
     // The addresses go in as one JSON array (json_each), as in lookupKeys. `+record_type` keeps the
     // planner on the address indexes: on (record_type, ts) it would scan every record of the window.
     // Self-keyed only: the literal `self_keyed = 1` lets the planner use the partial indexes
