@@ -29,6 +29,14 @@ const { SqliteStore } = require('../dist/store/sqlite/sqliteStore.js');
 const { createParser } = require('../dist/parsers/registry.js');
 
 const argv = process.argv.slice(2);
+// Under `perf record --control fifo:CTL,ACK -D -1`, PERF_CTL/PERF_ACK name those FIFOs: sampling is
+// then switched on only while correlate() runs (see the README's correlation section).
+const perfFifo = process.env.PERF_CTL ? { ctl: fs.openSync(process.env.PERF_CTL, 'w'), ack: fs.openSync(process.env.PERF_ACK, 'r') } : undefined;
+function perf(cmd) {
+  if (!perfFifo) return;
+  fs.writeSync(perfFifo.ctl, `${cmd}\n`);
+  fs.readSync(perfFifo.ack, Buffer.alloc(5), 0, 5, null); // "ack\n"
+}
 const inputAt = argv.indexOf('--input');
 const INPUT = inputAt >= 0 ? argv.splice(inputAt, 2)[1] : 'parsed';
 const clientsAt = argv.indexOf('--clients');
@@ -65,7 +73,9 @@ async function run() {
   const flush = async () => {
     const a = performance.now();
     const cpu0 = process.cpuUsage();
+    perf('enable');
     const out = await corr.correlate(batch);
+    perf('disable');
     const cpu = process.cpuUsage(cpu0);
     const b = performance.now();
     correlateCpuMs += (cpu.user + cpu.system) / 1000;
