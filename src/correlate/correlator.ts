@@ -351,11 +351,8 @@ export class Correlator {
       // by the key store itself, not by the record listing it: a batch whose write was cut short (a crash
       // in the middle of an Elasticsearch bulk) may have stored the record without all of its keys, and
       // its redelivery must write them.
-      if (work.prev) {
-        for (const k of keys) if (existing.get(k) !== work.target && (keyNode.has(k) || !work.prev.auditmesh.keys.includes(k))) out.keys.push([k, work.target]);
-      } else if (existing.size) {
-        for (const k of keys) if (existing.get(k) !== work.target) out.keys.push([k, work.target]);
-      } else for (const k of keys) out.keys.push([k, work.target]);
+      const prev = work.prev;
+      for (const k of keys) if ((existing.size === 0 || existing.get(k) !== work.target) && (!prev || keyNode.has(k) || !prev.auditmesh.keys.includes(k))) out.keys.push([k, work.target]);
     }
     return out;
   }

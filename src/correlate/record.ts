@@ -64,7 +64,7 @@ export function memoOf(e: { timestamp?: string }): EventMemo {
   const m = (e as unknown as Record<symbol, EventMemo | undefined>)[MEMO];
   if (m !== undefined) return m;
   const iso = typeof e.timestamp === 'string' ? canonicalIsoMs(e.timestamp) : undefined;
-  return remember(e, MEMO, { ts: iso !== undefined ? iso : Date.parse(e.timestamp as string) || 0, iso: iso !== undefined && iso !== 0, keys: undefined });
+  return remember(e, MEMO, { ts: iso !== undefined ? iso : Date.parse(e.timestamp as string) || 0, iso: iso !== undefined, keys: undefined });
 }
 
 /** Event time in ms (memoized per event object). */

@@ -1,4 +1,4 @@
-import { canonicalIsoMs, isoMs } from './isoTime';
+import { canonicalIsoMs } from './isoTime';
 
 /** A deterministic pseudo-random source (tests must be repeatable). */
 function rng(seed: number): () => number {
@@ -17,11 +17,11 @@ describe('model/isoTime', () => {
       const ms = i % 4 === 0 ? Math.floor(r() * 253_402_300_800_000) - 62_167_219_200_000 : 1_600_000_000_000 + Math.floor(r() * 400_000_000_000);
       const s = new Date(ms).toISOString();
       expect(canonicalIsoMs(s)).toBe(ms);
-      expect(isoMs(s)).toBe(Date.parse(s));
+      expect(ms).toBe(Date.parse(s));
     }
   });
 
-  it('gives the edges of the calendar to Date.parse, or reads them the same way', () => {
+  it('leaves the edges of the calendar to Date.parse, or reads them the same way', () => {
     const cases = [
       '2024-02-29T23:59:59.999Z', '2023-02-29T00:00:00.000Z', '2024-02-30T00:00:00.000Z', '2100-02-29T00:00:00.000Z', '2000-02-29T00:00:00.000Z',
       '2024-04-31T00:00:00.000Z', '2024-12-31T23:59:59.999Z', '2024-01-01T24:00:00.000Z', '2024-01-01T23:60:00.000Z', '2024-01-01T23:59:60.000Z',
@@ -30,9 +30,8 @@ describe('model/isoTime', () => {
       '2024-01-01 00:00:00.000Z', '2024-01-01T00:00:00.00aZ', '2024-1a-01T00:00:00.000Z', 'not a time at all, 24 chr', '', '2024-01-01',
     ];
     for (const s of cases) {
-      expect([s, isoMs(s)]).toEqual([s, Date.parse(s)]);
       const c = canonicalIsoMs(s);
-      if (c !== undefined) expect([s, new Date(c).toISOString()]).toEqual([s, s]);
+      if (c !== undefined) expect([s, c, new Date(c).toISOString()]).toEqual([s, Date.parse(s), s]);
     }
     // Dates that do not exist are not canonical (Date.parse rolls them over into the next month).
     expect(canonicalIsoMs('2023-02-29T00:00:00.000Z')).toBeUndefined();
