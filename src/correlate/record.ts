@@ -63,7 +63,7 @@ const MEMO = Symbol('auditmesh.memo');
 export function memoOf(e: { timestamp?: string }): EventMemo {
   const m = (e as unknown as Record<symbol, EventMemo | undefined>)[MEMO];
   if (m !== undefined) return m;
-  const iso = typeof e.timestamp === 'string' ? canonicalIsoMs(e.timestamp) : undefined;
+  const iso = canonicalIsoMs(e.timestamp as string);
   return remember(e, MEMO, { ts: iso !== undefined ? iso : Date.parse(e.timestamp as string) || 0, iso: iso !== undefined, keys: undefined });
 }
 

@@ -1,4 +1,4 @@
-import { canonicalIsoMs } from './isoTime';
+import { canonicalIsoMs, isoMs } from './isoTime';
 
 /** A deterministic pseudo-random source (tests must be repeatable). */
 function rng(seed: number): () => number {
@@ -17,7 +17,7 @@ describe('model/isoTime', () => {
       const ms = i % 4 === 0 ? Math.floor(r() * 253_402_300_800_000) - 62_167_219_200_000 : 1_600_000_000_000 + Math.floor(r() * 400_000_000_000);
       const s = new Date(ms).toISOString();
       expect(canonicalIsoMs(s)).toBe(ms);
-      expect(ms).toBe(Date.parse(s));
+      expect(isoMs(s)).toBe(Date.parse(s));
     }
   });
 
@@ -32,7 +32,10 @@ describe('model/isoTime', () => {
     for (const s of cases) {
       const c = canonicalIsoMs(s);
       if (c !== undefined) expect([s, c, new Date(c).toISOString()]).toEqual([s, Date.parse(s), s]);
+      expect([s, isoMs(s)]).toEqual([s, Date.parse(s)]);
     }
+    // A missing field (a malformed stored document) reads as Date.parse reads it.
+    expect(isoMs(undefined as unknown as string)).toBeNaN();
     // Dates that do not exist are not canonical (Date.parse rolls them over into the next month).
     expect(canonicalIsoMs('2023-02-29T00:00:00.000Z')).toBeUndefined();
     expect(canonicalIsoMs('2024-04-31T00:00:00.000Z')).toBeUndefined();

@@ -32,6 +32,7 @@ function daysFromCivil(y: number, m: number, d: number): number {
  */
 export function canonicalIsoMs(s: string): number | undefined {
   if (
+    typeof s !== 'string' || // a malformed stored document may lack the field
     s.length !== 24 ||
     s.charCodeAt(4) !== 45 || // -
     s.charCodeAt(7) !== 45 ||
@@ -48,4 +49,10 @@ export function canonicalIsoMs(s: string): number | undefined {
   const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   if (d > DAYS_IN_MONTH[mo - 1]! + (leap ? 1 : 0)) return undefined;
   return daysFromCivil(y, mo, d) * 86_400_000 + h * 3_600_000 + mi * 60_000 + se * 1000 + ms;
+}
+
+/** `Date.parse(s)`, with the canonical form read directly (the stores' write path reads the same strings). */
+export function isoMs(s: string): number {
+  const ms = canonicalIsoMs(s);
+  return ms !== undefined ? ms : Date.parse(s);
 }

@@ -1,4 +1,5 @@
 import { isSelfKeyed, type AuditRecord, type RecordQuery, type RecordsByIpsQuery } from '../model/record';
+import { isoMs } from '../model/isoTime';
 import { getPath } from '../parsers/common';
 
 /**
@@ -89,7 +90,7 @@ export function recordColumns(r: AuditRecord): RecordColumns {
   const status = getPath(r, 'http.response.status_code');
   return {
     id: r.auditmesh.record_id,
-    ts: Date.parse(r['@timestamp']),
+    ts: isoMs(r['@timestamp']),
     traceId: str(getPath(r, 'trace.id')),
     userId: str(getPath(r, 'user.id')),
     sourceIp: str(getPath(r, 'source.ip')),
@@ -116,14 +117,14 @@ export function recordColumns(r: AuditRecord): RecordColumns {
 
 /** See RecordColumns.endTs. */
 function endOf(r: AuditRecord): number {
-  let end = Date.parse(String(getPath(r, 'event.end') ?? ''));
+  let end = isoMs(String(getPath(r, 'event.end') ?? ''));
   if (!Number.isFinite(end)) end = -Infinity;
   const members = r.auditmesh.members ?? [];
   for (let i = 0; i < members.length; i++) {
-    const t = Date.parse(members[i]!.timestamp);
+    const t = isoMs(members[i]!.timestamp);
     if (t > end) end = t;
   }
-  return Number.isFinite(end) ? end : Date.parse(r['@timestamp']);
+  return Number.isFinite(end) ? end : isoMs(r['@timestamp']);
 }
 
 function rolesJson(v: unknown): string | null {

@@ -5,6 +5,7 @@ import type { DeadLetter } from '../../model/events';
 import { type AuditRecord, type AuditStore, type DeadLetterQuery, type RecordPage, type RecordQuery, type RecordsByIpsQuery, type StoredEvent, type WriteBatch } from '../../model/record';
 import { PipelineError } from '../../errors';
 import { decodeCursor, encodeCursor, recordColumns } from '../query';
+import { isoMs } from '../../model/isoTime';
 import type { IdentityActivityAggregates, IdentityActivityQuery, ReportAggregates, ReportQuery } from '../../model/analytics';
 import { prefixUpperBound } from '../analytics';
 import { identityActivitySql, reportByIdentitySql } from './sqliteAnalytics';
@@ -281,7 +282,7 @@ export class SqliteStore implements AuditStore {
   async write(batch: WriteBatch): Promise<void> {
     const s = this.stmts;
     const tx = this.db.transaction((b: WriteBatch) => {
-      for (const e of b.events) s.putEvent.run({ id: e.id, recordId: e.recordId, ts: Date.parse(e.timestamp) || 0, source: e.source, doc: JSON.stringify(e) });
+      for (const e of b.events) s.putEvent.run({ id: e.id, recordId: e.recordId, ts: isoMs(e.timestamp) || 0, source: e.source, doc: JSON.stringify(e) });
       for (const h of this.beforeHooks) h(this.db, b);
       for (const id of b.deletedRecords) s.delRecord.run(id);
       for (const r of b.records) s.putRecord.run({ ...recordColumns(r), doc: this.serializeRecord(r) });
