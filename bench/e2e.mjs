@@ -113,6 +113,93 @@ async function main() {
     result.kafka_messages = msgCount;
     log(`produced ${msgCount} messages for ${N} requests (${result.events} events) in ${result.produce_s}s`);
 
+    /**
+     * Run `auditmesh serve` over the topics (pipeline ids = ids + source type, index prefix `prefix`)
+     * until its consumer groups have no lag; its steady-state figures. `keep` leaves it running (the
+     * freshness phase uses it), else it is stopped.
+     */
+    const runAuditmesh = async ({ topics, ids, prefix, msgCount, events, keep = false }) => {
+      const pdir = path.join(tmp, `${prefix}-pipelines`);
+      fs.mkdirSync(pdir);
+      for (const [type, topic] of Object.entries(topics)) fs.writeFileSync(path.join(pdir, `${type}.yaml`), `id: ${ids}${type}\ntype: kafka\ntopics: [${topic}]\nparser: ${type}\nbatch:\n  maxRecords: 4000\n`);
+      const env = { ...process.env, KAFKA_BROKERS: infra.kafka.brokers, ELASTICSEARCH_URL: infra.elasticsearch.url, AUDITMESH_DATA_DIR: path.join(tmp, `${prefix}-data`), AUDITMESH_PIPELINES_DIR: pdir, AUDITMESH_INDEX_PREFIX: prefix, PORT: '0', LOG_LEVEL: 'warn' };
+      const start = performance.now();
+      const proc = spawn(process.execPath, [...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(root, 'bin/auditmesh.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      if (keep) svc = proc;
+      try {
+        const samples = [];
+        const lagOf = async () => {
+          let lag = 0;
+          for (const [type, topic] of Object.entries(topics)) {
+            const committed = await admin.fetchOffsets({ groupId: `auditmesh-${ids}${type}`, topics: [topic] }).catch(() => []);
+            const ends = await admin.fetchTopicOffsets(topic);
+            for (const p of ends) {
+              const c = committed[0]?.partitions.find((x) => x.partition === p.partition);
+              lag += Number(p.high) - Math.max(0, Number(c?.offset ?? 0));
+            }
+          }
+          return lag;
+        };
+        // Steady state: timed from the first committed batch (process start-up and consumer-group joins
+        // are reported separately) to zero lag, counting only the messages still uncommitted then (what
+        // the first batch processed is not credited to a window that does not include its work).
+        let firstProgress;
+        let cpuAtFirst = 0;
+        let lagAtFirst = msgCount;
+        while (true) {
+          await sleep(250);
+          const st = procStats(proc.pid);
+          if (st) samples.push(st);
+          if (proc.exitCode !== null) throw new Error(`auditmesh exited with ${proc.exitCode}`);
+          const lag = await lagOf();
+          if (firstProgress === undefined && lag < msgCount) {
+            firstProgress = performance.now();
+            cpuAtFirst = st?.cpuSec ?? 0;
+            lagAtFirst = lag;
+          }
+          if (lag === 0) break;
+          if (performance.now() - start > 30 * 60_000) throw new Error('auditmesh did not finish within 30 minutes');
+        }
+        const elapsed = (performance.now() - (firstProgress ?? start)) / 1000;
+        const last = samples[samples.length - 1] ?? { cpuSec: 0 };
+        return {
+          startup_s: +(((firstProgress ?? start) - start) / 1000).toFixed(2),
+          seconds: +elapsed.toFixed(2),
+          steady_messages: lagAtFirst,
+          events_per_s: Math.round(((lagAtFirst / msgCount) * events) / elapsed),
+          cpu_seconds: +(last.cpuSec - cpuAtFirst).toFixed(1),
+          cpu_cores_avg: +((last.cpuSec - cpuAtFirst) / elapsed).toFixed(2),
+          rss_peak_mb: Math.round(Math.max(...samples.map((s) => s.rss)) / 1048576),
+        };
+      } finally {
+        if (!keep && proc.exitCode === null) {
+          proc.kill('SIGTERM');
+          await new Promise((r) => proc.once('exit', r));
+        }
+      }
+    };
+
+    // Warm-up: Elasticsearch's and Kafka's JVMs start cold with this benchmark, and the first heavy
+    // indexing they do runs interpreted while C2 compiles it (a JFR recording of Elasticsearch over a
+    // cold auditmesh phase put ~40 % of its CPU on the C2 compiler threads). The ceilings are measured
+    // later, on warm JVMs; so that auditmesh is not the one paying the servers' JIT warm-up, it first
+    // runs once over separate warm-up topics (E2E_WARMUP requests, default 10,000; 0 = no warm-up)
+    // into a separate index prefix, which is deleted before the measured phase.
+    const WARMUP = Number(process.env.E2E_WARMUP ?? 10_000);
+    if (WARMUP > 0) {
+      const wtopics = Object.fromEntries(Object.keys(topics).map((k) => [k, `warm.${k}`]));
+      await admin.createTopics({ topics: Object.values(wtopics).map((topic) => ({ topic, numPartitions: 2 })), waitForLeaders: true });
+      await produceAll(producer, wtopics, N + FRESH_N, N + FRESH_N + WARMUP, 2);
+      const wcount = Object.values(await Promise.all(Object.values(wtopics).map((tp) => admin.fetchTopicOffsets(tp)))).flat().reduce((n, p) => n + Number(p.high), 0);
+      const w = await runAuditmesh({ topics: wtopics, ids: 'warm-', prefix: 'warm', msgCount: wcount, events: eventCount(WARMUP) });
+      // By name: Elasticsearch 8 refuses wildcard deletes (action.destructive_requires_name).
+      const warmIndices = Object.keys(await es.indices.get({ index: 'warm-*', expand_wildcards: 'all' }));
+      if (warmIndices.length) await es.indices.delete({ index: warmIndices.join(',') });
+      result.warmup = { requests: WARMUP, messages: wcount, seconds: w.seconds, events_per_s: w.events_per_s };
+      log(`warm-up (not measured): ${JSON.stringify(result.warmup)}`);
+    }
+
+
     // Ceiling 1: raw kafkajs consumption of the same topics.
     {
       const consumer = kafka.consumer({ groupId: 'bench-raw', maxBytesPerPartition: 4 * 1024 * 1024 });
@@ -129,59 +216,8 @@ async function main() {
       log(`raw kafkajs consumption: ${JSON.stringify(result.ceiling_kafka_consume)}`);
     }
 
-    // auditmesh: consume everything, measure until the consumer groups have no lag.
-    const pdir = path.join(tmp, 'pipelines');
-    fs.mkdirSync(pdir);
-    for (const [type, topic] of Object.entries(topics)) fs.writeFileSync(path.join(pdir, `${type}.yaml`), `id: ${type}\ntype: kafka\ntopics: [${topic}]\nparser: ${type}\nbatch:\n  maxRecords: 4000\n`);
-    const env = { ...process.env, KAFKA_BROKERS: infra.kafka.brokers, ELASTICSEARCH_URL: infra.elasticsearch.url, AUDITMESH_DATA_DIR: path.join(tmp, 'data'), AUDITMESH_PIPELINES_DIR: pdir, AUDITMESH_INDEX_PREFIX: 'bench', PORT: '0', LOG_LEVEL: 'warn' };
     const es0 = await esStats(es);
-    const start = performance.now();
-    svc = spawn(process.execPath, [...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(root, 'bin/auditmesh.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    const samples = [];
-    const cpu0 = { cpuSec: 0 };
-    const lagOf = async () => {
-      let lag = 0;
-      for (const [type, topic] of Object.entries(topics)) {
-        const committed = await admin.fetchOffsets({ groupId: `auditmesh-${type}`, topics: [topic] }).catch(() => []);
-        const ends = await admin.fetchTopicOffsets(topic);
-        for (const p of ends) {
-          const c = committed[0]?.partitions.find((x) => x.partition === p.partition);
-          lag += Number(p.high) - Math.max(0, Number(c?.offset ?? 0));
-        }
-      }
-      return lag;
-    };
-    // Steady state: timed from the first committed batch (process start-up and consumer-group joins
-    // are reported separately) to zero lag, counting only the messages still uncommitted then (what
-    // the first batch processed is not credited to a window that does not include its work).
-    let firstProgress;
-    let cpuAtFirst = 0;
-    let lagAtFirst = msgCount;
-    while (true) {
-      await sleep(250);
-      const st = procStats(svc.pid);
-      if (st) samples.push(st);
-      if (svc.exitCode !== null) throw new Error(`auditmesh exited with ${svc.exitCode}`);
-      const lag = await lagOf();
-      if (firstProgress === undefined && lag < msgCount) {
-        firstProgress = performance.now();
-        cpuAtFirst = st?.cpuSec ?? 0;
-        lagAtFirst = lag;
-      }
-      if (lag === 0) break;
-      if (performance.now() - start > 30 * 60_000) throw new Error('auditmesh did not finish within 30 minutes');
-    }
-    const elapsed = (performance.now() - (firstProgress ?? start)) / 1000;
-    const last = samples[samples.length - 1] ?? cpu0;
-    result.auditmesh = {
-      startup_s: +(((firstProgress ?? start) - start) / 1000).toFixed(2),
-      seconds: +elapsed.toFixed(2),
-      steady_messages: lagAtFirst,
-      events_per_s: Math.round(((lagAtFirst / msgCount) * result.events) / elapsed),
-      cpu_seconds: +(last.cpuSec - cpuAtFirst).toFixed(1),
-      cpu_cores_avg: +((last.cpuSec - cpuAtFirst) / elapsed).toFixed(2),
-      rss_peak_mb: Math.round(Math.max(...samples.map((s) => s.rss)) / 1048576),
-    };
+    result.auditmesh = await runAuditmesh({ topics, ids: '', prefix: 'bench', msgCount, events: result.events, keep: true });
     result.auditmesh.elasticsearch = statsDelta(es0, await esStats(es));
     log(`auditmesh: ${JSON.stringify(result.auditmesh)}`);
     if (process.env.E2E_INDEX_STATS) {
