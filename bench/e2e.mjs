@@ -281,6 +281,26 @@ async function main() {
     result.ceiling_es_bulk = variants.reduce((best, v) => (v.events_per_s > best.events_per_s ? v : best));
     const ceiling = Math.min(result.ceiling_kafka_consume.events_per_s, result.ceiling_es_bulk.events_per_s);
     result.ratio_to_smaller_ceiling = +(result.auditmesh.events_per_s / ceiling).toFixed(2);
+    // The CPU bound on this machine: CPU milliseconds per event of auditmesh and of Elasticsearch (in
+    // auditmesh's phase, and in the fastest ceiling), and the most events/s the cores allow with each
+    // (all cores busy all the time, the broker's CPU left out).
+    {
+      const cores = os.cpus().length;
+      const steadyEvents = (result.auditmesh.steady_messages / msgCount) * result.events;
+      const am = (result.auditmesh.cpu_seconds * 1000) / steadyEvents;
+      const esPhase = (result.auditmesh.elasticsearch.cpu_s * 1000) / steadyEvents;
+      const esCeil = (result.ceiling_es_bulk.elasticsearch.cpu_s * 1000) / result.events;
+      const max = (msPerEvent) => Math.round((cores * 1000) / msPerEvent);
+      result.cpu_bound = {
+        cores,
+        auditmesh_cpu_ms_per_event: +am.toFixed(3),
+        elasticsearch_cpu_ms_per_event: { auditmesh_phase: +esPhase.toFixed(3), fastest_ceiling: +esCeil.toFixed(3) },
+        max_events_per_s: { with_phase_work: max(am + esPhase), with_ceiling_work: max(am + esCeil) },
+        max_ratio_with_ceiling_work: +(max(am + esCeil) / ceiling).toFixed(2),
+        measured_share_of_phase_bound: +(result.auditmesh.events_per_s / max(am + esPhase)).toFixed(2),
+      };
+      log(`CPU bound: ${JSON.stringify(result.cpu_bound)}`);
+    }
 
     // Freshness: produce marker requests one by one at a steady pace while auditmesh runs; time until
     // the record (with its Tyk, Envoy and span members) is searchable in Elasticsearch.
