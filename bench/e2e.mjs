@@ -8,9 +8,14 @@
 //
 //   npm run build && node bench/e2e.mjs [requests=20000]
 //
+// Before anything is measured, auditmesh runs once over E2E_WARMUP warm-up requests (default 10,000;
+// 0 = none) on separate topics and index prefix, so that the servers' JIT warm-up is not charged to
+// auditmesh. The bulk ceiling is the fastest of three orders (as read, interleaved across indices,
+// interleaved with two clients). Each run ends with its CPU bound (cpu_bound).
+//
 // Each phase also reports Elasticsearch's own counters over it (node stats: CPU, indexing, refresh,
 // merge, get and search time). E2E_INDEX_STATS=1 adds them per index; E2E_NODE_ARGS passes flags to
-// the auditmesh process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// the auditmesh processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 //
 // Starts its own Kafka and Elasticsearch with the test harness and stops them at the end.
 import { spawn, spawnSync } from 'node:child_process';
@@ -198,7 +203,6 @@ async function main() {
       result.warmup = { requests: WARMUP, messages: wcount, seconds: w.seconds, events_per_s: w.events_per_s };
       log(`warm-up (not measured): ${JSON.stringify(result.warmup)}`);
     }
-
 
     // Ceiling 1: raw kafkajs consumption of the same topics.
     {
