@@ -114,7 +114,14 @@ async function main() {
     let t = performance.now();
     await produceAll(producer, topics, 0, N, 2);
     result.produce_s = +((performance.now() - t) / 1000).toFixed(2);
-    const msgCount = Object.values(await Promise.all(Object.values(topics).map((tp) => admin.fetchTopicOffsets(tp)))).flat().reduce((n, p) => n + Number(p.high), 0);
+    /** Messages in the topics (the sum of their partitions' high watermarks). */
+    const countMessages = async (ts) => (await Promise.all(Object.values(ts).map((tp) => admin.fetchTopicOffsets(tp)))).flat().reduce((n, p) => n + Number(p.high), 0);
+    /** Delete the indices matching `pattern` by name: Elasticsearch 8 refuses wildcard deletes (action.destructive_requires_name). */
+    const deleteIndices = async (pattern) => {
+      const names = Object.keys(await es.indices.get({ index: pattern, expand_wildcards: 'all' }));
+      if (names.length) await es.indices.delete({ index: names.join(',') });
+    };
+    const msgCount = await countMessages(topics);
     result.kafka_messages = msgCount;
     log(`produced ${msgCount} messages for ${N} requests (${result.events} events) in ${result.produce_s}s`);
 
@@ -195,11 +202,9 @@ async function main() {
       const wtopics = Object.fromEntries(Object.keys(topics).map((k) => [k, `warm.${k}`]));
       await admin.createTopics({ topics: Object.values(wtopics).map((topic) => ({ topic, numPartitions: 2 })), waitForLeaders: true });
       await produceAll(producer, wtopics, N + FRESH_N, N + FRESH_N + WARMUP, 2);
-      const wcount = Object.values(await Promise.all(Object.values(wtopics).map((tp) => admin.fetchTopicOffsets(tp)))).flat().reduce((n, p) => n + Number(p.high), 0);
+      const wcount = await countMessages(wtopics);
       const w = await runAuditmesh({ topics: wtopics, ids: 'warm-', prefix: 'warm', msgCount: wcount, events: eventCount(WARMUP) });
-      // By name: Elasticsearch 8 refuses wildcard deletes (action.destructive_requires_name).
-      const warmIndices = Object.keys(await es.indices.get({ index: 'warm-*', expand_wildcards: 'all' }));
-      if (warmIndices.length) await es.indices.delete({ index: warmIndices.join(',') });
+      await deleteIndices('warm-*');
       result.warmup = { requests: WARMUP, messages: wcount, seconds: w.seconds, events_per_s: w.events_per_s };
       log(`warm-up (not measured): ${JSON.stringify(result.warmup)}`);
     }
@@ -272,8 +277,8 @@ async function main() {
         const st = await es.indices.stats({ index: `${prefix}-*`, metric: ['refresh', 'get', 'indexing', 'search'] });
         for (const [ix, v] of Object.entries(st.indices)) log(`${ix}: ${JSON.stringify({ r: [v.primaries.refresh.total, v.primaries.refresh.total_time_in_millis], i: [v.primaries.indexing.index_total, v.primaries.indexing.index_time_in_millis] })}`);
       }
-      // Free the heap and disk for the next variant (by name: no wildcard deletes in Elasticsearch 8).
-      await es.indices.delete({ index: Object.keys(await es.indices.get({ index: `${prefix}-*` })).join(',') });
+      // Free the heap and disk for the next variant.
+      await deleteIndices(`${prefix}-*`);
       return out;
     };
     // Interleaved: document i of an index of n documents goes at position (i + 0.5) / n.
@@ -292,7 +297,8 @@ async function main() {
       const cores = os.cpus().length;
       const steadyEvents = (result.auditmesh.steady_messages / msgCount) * result.events;
       const am = (result.auditmesh.cpu_seconds * 1000) / steadyEvents;
-      const esPhase = (result.auditmesh.elasticsearch.cpu_s * 1000) / steadyEvents;
+      // Elasticsearch's counters span the whole auditmesh run (start-up and first batch included): per event of the run.
+      const esPhase = (result.auditmesh.elasticsearch.cpu_s * 1000) / result.events;
       const esCeil = (result.ceiling_es_bulk.elasticsearch.cpu_s * 1000) / result.events;
       const max = (msPerEvent) => Math.round((cores * 1000) / msPerEvent);
       result.cpu_bound = {
