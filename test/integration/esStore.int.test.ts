@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@elastic/elasticsearch';
-import { ElasticsearchStore, type ElasticsearchStoreOptions } from '../../src/store/elasticsearch/elasticsearchStore';
+import { docId, ElasticsearchStore, type ElasticsearchStoreOptions } from '../../src/store/elasticsearch/elasticsearchStore';
 import { batchOf, CORPUS, makeEvent, makeRecord, storeContract } from '../../src/store/contract';
 import { PipelineError } from '../../src/errors';
 import type { AuditRecord } from '../../src/model/record';
@@ -64,14 +64,18 @@ interface Proxy {
   mgetBodies: string[];
   /** Every request, as `METHOD /path` (no query string). */
   requests: string[];
+  /** The most `_bulk` requests that were in flight at once. */
+  maxBulksInFlight(): number;
   close(): Promise<void>;
 }
 type BulkHook = (n: number, body: string) => { status: number; body: unknown } | 'forward' | { rewrite: (reply: { errors: boolean; items: Record<string, { _index?: string; _id?: string; status: number; error?: unknown }>[] }) => void };
 
-async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
+async function startProxy(target: string, onBulk: BulkHook, opts: { bulkDelayMs?: number } = {}): Promise<Proxy> {
   const bulkBodies: string[] = [];
   const mgetBodies: string[] = [];
   const requests: string[] = [];
+  let bulksInFlight = 0;
+  let maxBulksInFlight = 0;
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
     const chunks: Buffer[] = [];
@@ -85,6 +89,9 @@ async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
         if (isBulk) {
           bulkBodies.push(body.toString('utf8'));
           hook = onBulk(bulkBodies.length, body.toString('utf8'));
+          maxBulksInFlight = Math.max(maxBulksInFlight, ++bulksInFlight);
+          res.once('close', () => bulksInFlight--);
+          if (opts.bulkDelayMs) await new Promise((r) => setTimeout(r, opts.bulkDelayMs));
         }
         if (typeof hook === 'object' && 'status' in hook) {
           res.writeHead(hook.status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
@@ -118,6 +125,7 @@ async function startProxy(target: string, onBulk: BulkHook): Promise<Proxy> {
     bulkBodies,
     mgetBodies,
     requests,
+    maxBulksInFlight: () => maxBulksInFlight,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -253,6 +261,33 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
       }
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('sends the bulk requests of one write one at a time and in order, and none after one that failed', async () => {
+    // Each bulk answer is delayed, so a request sent before the previous one was answered would show.
+    const proxy = await startProxy(elasticsearchUrl(), () => 'forward', { bulkDelayMs: 40 });
+    try {
+      const store = newStore({ url: proxy.url, maxBulkBytes: 6_000 });
+      await store.init();
+      const records = CORPUS.map(makeRecord);
+      await store.write(batchOf({ records }));
+      expect(proxy.bulkBodies.length).toBeGreaterThan(2);
+      expect(proxy.maxBulksInFlight()).toBe(1);
+      // In order: the records' ids appear across the requests in the order they were written.
+      const sent = proxy.bulkBodies.flatMap((b) => [...b.matchAll(/"index":\{"_index":"[^"]*records[^"]*","_id":"([^"]+)"/g)].map((m) => m[1]));
+      expect(sent).toEqual([...new Set(records.map((r) => r.auditmesh.record_id))].map(docId));
+    } finally {
+      await proxy.close();
+    }
+    const failing = await startProxy(elasticsearchUrl(), () => ({ status: 400, body: { error: { type: 'illegal_argument_exception', reason: 'injected by the test proxy' }, status: 400 } }), { bulkDelayMs: 40 });
+    try {
+      const store = newStore({ url: failing.url, maxBulkBytes: 6_000 });
+      await store.init();
+      await expect(store.write(batchOf({ records: CORPUS.map(makeRecord) }))).rejects.toThrow(/injected by the test proxy/);
+      expect(failing.bulkBodies.length).toBe(1);
+    } finally {
+      await failing.close();
     }
   });
 
