@@ -244,8 +244,9 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
     }
   });
 
-  it('splits a large batch into bulk requests under the size limit, and all of it lands', async () => {
-    const proxy = await startProxy(elasticsearchUrl(), () => 'forward');
+  it('splits a large batch into bulk requests under the size limit, sent one at a time and in order, and all of it lands', async () => {
+    // Each bulk answer is delayed, so a request sent before the previous one was answered would show.
+    const proxy = await startProxy(elasticsearchUrl(), () => 'forward', { bulkDelayMs: 40 });
     try {
       const store = newStore({ url: proxy.url, maxBulkBytes: 6_000 });
       await store.init();
@@ -253,6 +254,10 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
       await store.write(batchOf({ records }));
       expect(proxy.bulkBodies.length).toBeGreaterThan(2);
       for (const body of proxy.bulkBodies) expect(Buffer.byteLength(body)).toBeLessThan(6_000 + 4_000);
+      expect(proxy.maxBulksInFlight()).toBe(1);
+      // In order: the records' ids appear across the requests in the order they were written.
+      const sent = proxy.bulkBodies.flatMap((b) => [...b.matchAll(/"index":\{"_index":"[^"]*records[^"]*","_id":"([^"]+)"/g)].map((m) => m[1]));
+      expect(sent).toEqual([...new Set(records.map((r) => r.auditmesh.record_id))].map(docId));
       const direct = new ElasticsearchStore({ url: elasticsearchUrl(), indexPrefix: store.prefix, retentionDays: 30 });
       try {
         expect((await direct.getRecords(records.map((r) => r.auditmesh.record_id))).size).toBe(records.length);
@@ -264,30 +269,15 @@ describe('store/elasticsearch > Elasticsearch specifics', () => {
     }
   });
 
-  it('sends the bulk requests of one write one at a time and in order, and none after one that failed', async () => {
-    // Each bulk answer is delayed, so a request sent before the previous one was answered would show.
-    const proxy = await startProxy(elasticsearchUrl(), () => 'forward', { bulkDelayMs: 40 });
+  it('sends no bulk request of a write after one that failed', async () => {
+    const proxy = await startProxy(elasticsearchUrl(), () => ({ status: 400, body: { error: { type: 'illegal_argument_exception', reason: 'injected by the test proxy' }, status: 400 } }), { bulkDelayMs: 40 });
     try {
       const store = newStore({ url: proxy.url, maxBulkBytes: 6_000 });
       await store.init();
-      const records = CORPUS.map(makeRecord);
-      await store.write(batchOf({ records }));
-      expect(proxy.bulkBodies.length).toBeGreaterThan(2);
-      expect(proxy.maxBulksInFlight()).toBe(1);
-      // In order: the records' ids appear across the requests in the order they were written.
-      const sent = proxy.bulkBodies.flatMap((b) => [...b.matchAll(/"index":\{"_index":"[^"]*records[^"]*","_id":"([^"]+)"/g)].map((m) => m[1]));
-      expect(sent).toEqual([...new Set(records.map((r) => r.auditmesh.record_id))].map(docId));
+      await expect(store.write(batchOf({ records: CORPUS.map(makeRecord) }))).rejects.toThrow(/injected by the test proxy/);
+      expect(proxy.bulkBodies.length).toBe(1);
     } finally {
       await proxy.close();
-    }
-    const failing = await startProxy(elasticsearchUrl(), () => ({ status: 400, body: { error: { type: 'illegal_argument_exception', reason: 'injected by the test proxy' }, status: 400 } }), { bulkDelayMs: 40 });
-    try {
-      const store = newStore({ url: failing.url, maxBulkBytes: 6_000 });
-      await store.init();
-      await expect(store.write(batchOf({ records: CORPUS.map(makeRecord) }))).rejects.toThrow(/injected by the test proxy/);
-      expect(failing.bulkBodies.length).toBe(1);
-    } finally {
-      await failing.close();
     }
   });
 
