@@ -1,4 +1,4 @@
-import { buildRecord } from './record';
+import { buildRecord, memoOf } from './record';
 import type { StoredEvent } from '../model/record';
 
 function deepFreeze<T>(o: T): T {
@@ -52,5 +52,27 @@ describe('correlate/record > buildRecord', () => {
       const r = buildRecord({ recordId: 'r', events, joinedBy: new Map(), keys: [], now: new Date('2026-01-02T00:00:00Z') });
       expect([stamps, r['@timestamp'], (r.event as Record<string, unknown>).start, (r.event as Record<string, unknown>).end]).toEqual([stamps, start, start, end]);
     }
+  });
+});
+
+describe('correlate/record > memoOf', () => {
+  it('keeps an event’s derived values with it, invisible to JSON, keys, copies and equality', () => {
+    const e = ev('a', 'tyk', { url: { path: '/x' } });
+    const json = JSON.stringify(e);
+    const m = memoOf(e);
+    expect(m).toEqual({ ts: Date.parse('2026-01-01T00:00:00.000Z'), iso: true, keys: undefined });
+    expect(memoOf(e)).toBe(m); // derived once
+    expect(JSON.stringify(e)).toBe(json);
+    expect(Reflect.ownKeys(e)).toEqual(Object.keys(JSON.parse(json)));
+    const copy = { ...e, recordId: 'other' };
+    expect(Reflect.ownKeys(copy)).toEqual(Reflect.ownKeys(e));
+    expect(memoOf(copy)).not.toBe(m); // a copy derives its own
+    expect(e).toEqual(JSON.parse(json));
+  });
+
+  it('derives the values of a frozen event on each use, and reads non-canonical times with Date.parse', () => {
+    const e = Object.freeze({ ...ev('b', 'envoy', {}), timestamp: '2026-01-01T01:00:00Z' });
+    expect(memoOf(e)).toEqual({ ts: Date.parse('2026-01-01T01:00:00Z'), iso: false, keys: undefined });
+    expect(memoOf(e)).not.toBe(memoOf(e));
   });
 });

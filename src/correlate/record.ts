@@ -41,16 +41,6 @@ function getHttpRequest(doc: Record<string, unknown>): Record<string, unknown> |
   return isObj(h) && isObj(h.request) ? h.request : undefined;
 }
 
-/**
- * Remember a value on an object in a non-enumerable symbol property: invisible to JSON, for-in,
- * Object.keys and Jest's equality. A WeakMap did the same job, but with every event of a batch in
- * it its ephemeron bookkeeping made garbage collection measurably slower (bench/correlate.mjs).
- */
-export function remember<T>(o: object, key: symbol, value: T): T {
-  if (Object.isExtensible(o)) Object.defineProperty(o, key, { value, writable: true });
-  return value;
-}
-
 /** Values derived from an event once and kept with it: its time in ms, its correlation keys. */
 export interface EventMemo {
   ts: number;
@@ -58,13 +48,43 @@ export interface EventMemo {
   iso: boolean;
   keys: string[] | undefined;
 }
-const MEMO = Symbol('auditmesh.memo');
-/** The event's memo (one property per event, so events keep few hidden classes). */
+
+/** A constructor that returns its argument: a subclass's field initializers then run on that object. */
+class Stamp {
+  constructor(o: object) {
+    return o as Stamp;
+  }
+}
+
+/**
+ * An event's memo, kept in a private field stamped onto the event object (the subclass of a
+ * constructor that returns its argument): invisible to JSON, for-in, Object.keys, Object.assign,
+ * spread and Jest's equality, like the non-enumerable symbol property it replaces, which
+ * `Object.defineProperty` made cost a runtime call per event. A WeakMap did the same job, but with
+ * every event of a batch in it its ephemeron bookkeeping made garbage collection measurably slower.
+ */
+class MemoSlot extends Stamp {
+  #memo: EventMemo;
+  private constructor(o: object, memo: EventMemo) {
+    super(o);
+    this.#memo = memo;
+  }
+  static get(o: object): EventMemo | undefined {
+    return #memo in o ? (o as MemoSlot).#memo : undefined;
+  }
+  /** A frozen or sealed object keeps no memo (it is then derived again on each use). */
+  static set(o: object, memo: EventMemo): EventMemo {
+    if (Object.isExtensible(o)) new MemoSlot(o, memo);
+    return memo;
+  }
+}
+
+/** The event's memo (one private field per event, so events keep few hidden classes). */
 export function memoOf(e: { timestamp?: string }): EventMemo {
-  const m = (e as unknown as Record<symbol, EventMemo | undefined>)[MEMO];
+  const m = MemoSlot.get(e);
   if (m !== undefined) return m;
   const iso = canonicalIsoMs(e.timestamp as string);
-  return remember(e, MEMO, { ts: iso !== undefined ? iso : Date.parse(e.timestamp as string) || 0, iso: iso !== undefined, keys: undefined });
+  return MemoSlot.set(e, { ts: iso !== undefined ? iso : Date.parse(e.timestamp as string) || 0, iso: iso !== undefined, keys: undefined });
 }
 
 /** Event time in ms (memoized per event object). */
