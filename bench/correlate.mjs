@@ -1,7 +1,7 @@
 // Benchmark: correlation throughput on one core (Correlator + embedded store), and memory for
 // 100k requests open at once.
 // Build first (npm run build), then:
-//   node --expose-gc bench/correlate.mjs [requests] [batchEvents] [nomem] [--input parsed|synthetic]
+//   node --expose-gc bench/correlate.mjs [requests] [batchEvents] [nomem] [--input parsed|synthetic] [--warmup N]
 //
 // --input parsed (the default): each request rendered as the layers write it (bench/lib/traffic.mjs:
 // a Tyk Pump record with traceparent in raw_request, an Istio JSON access log, the app's OTLP
@@ -14,6 +14,9 @@
 // --clients N (parsed input): the requests come from N client addresses in turn (default one address
 // per request): a busy address has many stored requests and firewall sessions for each batch's
 // address lookups to pass over.
+// --warmup N (default 20,000): N requests are correlated and written first, untimed, into the same
+// store (JIT compilation and the store's first pages settle, as in JMH's warm-up iterations); the
+// timed requests follow them in time. --warmup 0 times from the first batch.
 // Either way only correlate() and the store write are timed, not parsing: correlation (keys, union,
 // store lookups, record build) and the store write.
 import fs from 'node:fs';
@@ -32,8 +35,9 @@ const argv = process.argv.slice(2);
 // Under `perf record --control fifo:CTL,ACK -D -1`, PERF_CTL/PERF_ACK name those FIFOs: sampling is
 // then switched on only while correlate() runs (see the README's correlation section).
 const perfFifo = process.env.PERF_CTL ? { ctl: fs.openSync(process.env.PERF_CTL, 'w'), ack: fs.openSync(process.env.PERF_ACK, 'r') } : undefined;
+let warming = false;
 function perf(cmd) {
-  if (!perfFifo) return;
+  if (!perfFifo || warming) return;
   fs.writeSync(perfFifo.ctl, `${cmd}\n`);
   fs.readSync(perfFifo.ack, Buffer.alloc(5), 0, 5, null); // "ack\n"
 }
@@ -42,6 +46,9 @@ const INPUT = inputAt >= 0 ? argv.splice(inputAt, 2)[1] : 'parsed';
 const clientsAt = argv.indexOf('--clients');
 const CLIENTS = clientsAt >= 0 ? Number(argv.splice(clientsAt, 2)[1]) : undefined;
 if (CLIENTS !== undefined && !(Number.isInteger(CLIENTS) && CLIENTS > 0)) throw new Error('--clients must be a positive integer');
+const warmupAt = argv.indexOf('--warmup');
+const WARMUP = warmupAt >= 0 ? Number(argv.splice(warmupAt, 2)[1]) : 20_000;
+if (!(Number.isInteger(WARMUP) && WARMUP >= 0)) throw new Error('--warmup must be an integer >= 0');
 if (INPUT !== 'parsed' && INPUT !== 'synthetic') throw new Error(`--input must be parsed or synthetic, not ${INPUT}`);
 const REQUESTS = Number(argv[0] ?? 50_000);
 const BATCH = Number(argv[1] ?? 4_000);
@@ -86,8 +93,17 @@ async function run() {
     events += batch.length;
     batch = [];
   };
+  warming = WARMUP > 0;
+  for (let i = 0; i < WARMUP; i++) {
+    batch.push(...eventsOf(i));
+    if (batch.length >= BATCH) await flush();
+  }
+  if (batch.length) await flush();
+  warming = false;
+  events = correlateMs = writeMs = correlateCpuMs = 0;
+  const warmRecords = store.counts().records;
   const t0 = performance.now();
-  for (let i = 0; i < REQUESTS; i++) {
+  for (let i = WARMUP; i < WARMUP + REQUESTS; i++) {
     batch.push(...eventsOf(i));
     if (batch.length >= BATCH) await flush();
   }
@@ -101,7 +117,7 @@ async function run() {
   const rates = { correlate_events_per_s: Math.round(events / (correlateMs / 1000)), correlate_events_per_cpu_s: Math.round(events / (correlateCpuMs / 1000)) };
   if (NOMEM) {
     fs.rmSync(dir, { recursive: true, force: true });
-    console.log(JSON.stringify({ input: INPUT, ...(CLIENTS ? { clients: CLIENTS } : {}), events, batch_events: BATCH, ...rates, end_to_end_events_per_s: Math.round(events / (total / 1000)) }));
+    console.log(JSON.stringify({ input: INPUT, ...(CLIENTS ? { clients: CLIENTS } : {}), warmup_requests: WARMUP, events, batch_events: BATCH, ...rates, end_to_end_events_per_s: Math.round(events / (total / 1000)) }));
     return;
   }
   // Memory for 100k open requests: every request's events in one batch, correlated at once.
@@ -111,7 +127,7 @@ async function run() {
   await store2.init();
   const corr2 = new Correlator(store2, undefined, { maxMembersPerRecord: 1000, joinWindowMs: 5000 });
   const open = [];
-  for (let i = 0; i < 100_000; i++) open.push(...eventsOf(REQUESTS + i));
+  for (let i = 0; i < 100_000; i++) open.push(...eventsOf(WARMUP + REQUESTS + i));
   global.gc?.();
   const before = process.memoryUsage().heapUsed;
   let peak = before;
@@ -128,8 +144,9 @@ async function run() {
     input: INPUT,
     ...(CLIENTS ? { clients: CLIENTS } : {}),
     requests: REQUESTS,
+    warmup_requests: WARMUP,
     events,
-    records: counts.records,
+    records: counts.records - warmRecords,
     batch_events: BATCH,
     ...rates,
     end_to_end_events_per_s: Math.round(events / (total / 1000)),
