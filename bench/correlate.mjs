@@ -93,21 +93,21 @@ async function run() {
     events += batch.length;
     batch = [];
   };
+  /** Requests from..to-1, in batches of BATCH events. */
+  const feed = async (from, to) => {
+    for (let i = from; i < to; i++) {
+      batch.push(...eventsOf(i));
+      if (batch.length >= BATCH) await flush();
+    }
+    if (batch.length) await flush();
+  };
   warming = WARMUP > 0;
-  for (let i = 0; i < WARMUP; i++) {
-    batch.push(...eventsOf(i));
-    if (batch.length >= BATCH) await flush();
-  }
-  if (batch.length) await flush();
+  await feed(0, WARMUP);
   warming = false;
   events = correlateMs = writeMs = correlateCpuMs = 0;
   const warmRecords = store.counts().records;
   const t0 = performance.now();
-  for (let i = WARMUP; i < WARMUP + REQUESTS; i++) {
-    batch.push(...eventsOf(i));
-    if (batch.length >= BATCH) await flush();
-  }
-  if (batch.length) await flush();
+  await feed(WARMUP, WARMUP + REQUESTS);
   const total = performance.now() - t0;
   const counts = store.counts();
   await store.close();
