@@ -57,48 +57,67 @@ function names(c: IdentityClaim): string[] {
 }
 const shareName = (a: readonly string[], b: readonly string[]) => a.some((n) => b.includes(n));
 
-/** The first claim in `cs` that sorts first (strongest, human before workload, then by subject). */
-function pick(cs: IdentityClaim[]): IdentityClaim | undefined {
-  let best: IdentityClaim | undefined;
-  for (const c of cs) {
-    if (best === undefined || (rank(best) - rank(c) || Number(isWorkload(c)) - Number(isWorkload(best)) || compareText(c.subject, best.subject)) < 0) best = c;
-  }
-  return best;
+/** `c` when it sorts before `best` (strongest, human before workload, then by subject); else `best` (the first of equals stays). */
+function better(best: IdentityClaim | undefined, c: IdentityClaim): IdentityClaim {
+  return best === undefined || (rank(best) - rank(c) || Number(isWorkload(c)) - Number(isWorkload(best)) || compareText(c.subject, best.subject)) < 0 ? c : best;
 }
 
 /**
  * Pick the record's identity from every layer's claims: the strongest trusted claim, else the
  * strongest unverifiable one (flagged unverified); failed tokens never name the identity. Flag a
  * mismatch when human principals named by different layers disagree.
+ * One pass over the claims for the choices (no filtered copies: this runs for every record); the
+ * principals' canonical names are made only when there is something to compare them with.
  */
 export function resolveIdentity(claims: IdentityClaim[]): RecordIdentity {
   const all = dedupe(claims);
-  const usable = all.filter((c) => c.subject && !FAILED.has(c.verdict ?? '') && c.verdict !== undefined);
-  const trusted = usable.filter((c) => TRUSTED.has(c.verdict!));
   // Prefer a human identity at equal strength (a JWT subject over the workload that carried it).
-  const best = pick(trusted.filter((c) => !isWorkload(c))) ?? pick(trusted) ?? pick(usable);
+  let trustedHuman: IdentityClaim | undefined, trusted: IdentityClaim | undefined, usable: IdentityClaim | undefined;
+  let firstToken: IdentityClaim | undefined, firstFailedToken: IdentityClaim | undefined;
+  let failedTokenSubjects = false;
+  let humans: IdentityClaim[] | undefined;
+  for (let i = 0; i < all.length; i++) {
+    const c = all[i]!;
+    const failed = FAILED.has(c.verdict ?? '');
+    if (c.method === 'jwt') {
+      firstToken ??= c;
+      if (failed) {
+        firstFailedToken ??= c;
+        if (c.subject) failedTokenSubjects = true;
+      }
+    }
+    if (!c.subject || failed || c.verdict === undefined) continue;
+    usable = better(usable, c);
+    const human = !isWorkload(c);
+    if (TRUSTED.has(c.verdict)) {
+      trusted = better(trusted, c);
+      if (human) trustedHuman = better(trustedHuman, c);
+    }
+    if (human) (humans ??= []).push(c);
+  }
+  const best = trustedHuman ?? trusted ?? usable;
 
-  const tokenClaims = all.filter((c) => c.method === 'jwt');
   let verdict: RecordIdentity['verdict'];
   if (best && TRUSTED.has(best.verdict!)) verdict = best.method === 'jwt' ? 'verified' : best.verdict!;
-  else if (tokenClaims.length) verdict = tokenClaims.find((c) => FAILED.has(c.verdict ?? ''))?.verdict ?? tokenClaims[0]!.verdict ?? 'malformed';
+  else if (firstToken) verdict = firstFailedToken?.verdict ?? firstToken.verdict ?? 'malformed';
   else verdict = 'no_token';
 
-  const humans = usable.filter((c) => !isWorkload(c));
   const mismatches: NonNullable<RecordIdentity['mismatches']> = [];
-  const humanNames = humans.map(names);
-  for (let i = 0; i < humans.length; i++) {
-    for (let j = i + 1; j < humans.length; j++) {
-      const a = humans[i]!, b = humans[j]!;
-      if (a.source === b.source && a.method === b.method) continue;
-      if (!shareName(humanNames[i]!, humanNames[j]!)) mismatches.push({ a: a.subject, b: b.subject, methods: [a.method, b.method] });
+  if (humans && humans.length > 1) {
+    const humanNames = humans.map(names);
+    for (let i = 0; i < humans.length; i++) {
+      for (let j = i + 1; j < humans.length; j++) {
+        const a = humans[i]!, b = humans[j]!;
+        if (a.source === b.source && a.method === b.method) continue;
+        if (!shareName(humanNames[i]!, humanNames[j]!)) mismatches.push({ a: a.subject, b: b.subject, methods: [a.method, b.method] });
+      }
     }
   }
   // A failed token that claims someone other than the trusted identity is also a mismatch (forgery).
-  if (best) {
+  if (best && failedTokenSubjects && !isWorkload(best)) {
     const bn = names(best);
     for (const c of all) {
-      if (c.method === 'jwt' && FAILED.has(c.verdict ?? '') && c.subject && !shareName(names(c), bn) && !isWorkload(best)) {
+      if (c.method === 'jwt' && FAILED.has(c.verdict ?? '') && c.subject && !shareName(names(c), bn)) {
         mismatches.push({ a: best.subject, b: c.subject, methods: [best.method, c.method] });
       }
     }
