@@ -1,4 +1,5 @@
 import { canonicalPrincipal, resolveIdentity } from './resolve';
+import { seededRng } from '../testing/rng';
 import { STRENGTH_ORDER, type ClaimMethod, type ClaimStrength, type IdentityClaim, type SourceType, type Verdict } from '../model/events';
 import type { RecordIdentity } from '../model/record';
 
@@ -37,14 +38,7 @@ describe('identity/resolve > resolveIdentity', () => {
   });
 
   it('answers as the filter-per-question implementation it replaced, on 5,000 random claim sets', () => {
-    // A seeded generator (mulberry32): the same sets on every run.
-    let seed = 0x5eed;
-    const rnd = () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const rnd = seededRng(0x5eed); // the same sets on every run
     const pickOf = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     const methods: ClaimMethod[] = ['jwt', 'jwt_payload', 'spiffe', 'tyk_key', 'tyk_oauth', 'firewall_userid', 'otel_enduser'];
     const subjects = ['alice', 'Alice', 'CORP\\alice', 'alice@corp.example', 'bob', 'bob@corp.example', 'spiffe://cluster.local/ns/a/sa/b', 'svc-x', ''];

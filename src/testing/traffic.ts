@@ -18,6 +18,7 @@ import * as jose from 'jose';
 import type { RawRecord, SourceType } from '../model/events';
 import type { AuditRecord } from '../model/record';
 import type { Parser } from '../parsers/types';
+import { seededRng } from './rng';
 
 export interface TrafficOptions {
   seed?: number;
@@ -100,16 +101,9 @@ interface User {
   perDay: number;
 }
 
-/** PRNG (mulberry32), so a seed gives the same traffic. */
+/** The seeded PRNG with helpers, so a seed gives the same traffic. */
 function rng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRng(seed);
   return {
     next,
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),

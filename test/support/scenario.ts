@@ -21,21 +21,12 @@ import * as jose from 'jose';
 import { createParser } from '../../src/parsers/registry';
 import { encodeTraceRequest } from '../../src/parsers/otlp/encode';
 import type { SourceType, Verdict } from '../../src/model/events';
+import { seededRng, type Rng } from '../../src/testing/rng';
 
 // ---------------------------------------------------------------------------------------------
 // Randomness (seeded: a failing run can be replayed with the printed seed)
 
-export type Rng = () => number;
-
-export function seededRng(seed: number): Rng {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRng, type Rng };
 
 export const hex = (rng: Rng, n: number): string => Array.from({ length: n }, () => Math.floor(rng() * 16).toString(16)).join('');
 export const uuid = (rng: Rng): string => `${hex(rng, 8)}-${hex(rng, 4)}-4${hex(rng, 3)}-a${hex(rng, 3)}-${hex(rng, 12)}`;
